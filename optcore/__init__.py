@@ -1,0 +1,23 @@
+"""optcore: every optimizer of the seed, the test objectives and a fused JAX runner.
+
+Pure computation: nothing here knows of Redis, Celery or HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import SpecError
+
+__all__ = ["run", "SpecError"]
+
+
+def run(job: Any, *, job_id: str | None = None, chunk_steps: int | None = None) -> dict:
+    """Run a job document (a dict or a ``JobSpec``) in-process; return the result document."""
+    from .runner import DEFAULT_CHUNK_STEPS, JobRunner
+    from .spec import parse_job
+
+    runner = JobRunner(parse_job(job), chunk_steps or DEFAULT_CHUNK_STEPS)
+    result = runner.run()
+    result["id"] = job_id
+    return result

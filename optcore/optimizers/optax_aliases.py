@@ -1,0 +1,72 @@
+"""Every optax alias that is not a seed name, with a schema read from its signature."""
+
+from __future__ import annotations
+
+import inspect
+
+import optax
+from optax._src import alias as optax_alias
+
+from .schema import Entry, Hyper
+
+# Arguments that are not numbers or flags (masks, dtypes, keys, sub-transforms, variants).
+NOT_HYPERPARAMETERS = {"mask", "weight_decay_mask", "trust_ratio_mask", "mu_dtype",
+                       "accumulator_dtype", "dtype_momentum", "key", "seed", "linesearch",
+                       "variant"}
+DEFAULT_LEARNING_RATE = 1e-3
+
+
+def _alias_functions(skip: set[str]) -> dict[str, object]:
+    found = {name: fn for name, fn in inspect.getmembers(optax_alias, inspect.isfunction)
+             if fn.__module__ == optax_alias.__name__ and not name.startswith("_")}
+    for name in ("nadam", "nadamw"):  # partials of adam/adamw, exported at the top level
+        if hasattr(optax, name):
+            found[name] = getattr(optax, name)
+    return {name: fn for name, fn in sorted(found.items()) if name not in skip}
+
+
+def _hyper(param: inspect.Parameter) -> Hyper | None:
+    if param.name in NOT_HYPERPARAMETERS:
+        return None
+    default = param.default
+    if default is inspect.Parameter.empty:
+        if param.name != "learning_rate":
+            return None
+        return Hyper("learning_rate", DEFAULT_LEARNING_RATE, "learning rate", minimum=0.0,
+                     exclusive_minimum=True)
+    if isinstance(default, bool):
+        return Hyper(param.name, default, kind="boolean")
+    if isinstance(default, int):
+        return Hyper(param.name, default, kind="integer", traced=False)
+    if isinstance(default, float):
+        return Hyper(param.name, default)
+    annotation = str(param.annotation)
+    if default is None and ("float" in annotation or "Array" in annotation):
+        return Hyper(param.name, None, nullable=True)
+    return None
+
+
+def _summary(fn) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else fn.__name__
+
+
+def _entry(name: str, fn) -> Entry:
+    params = inspect.signature(fn).parameters
+    hypers = tuple(h for h in (_hyper(p) for p in params.values()) if h is not None)
+    lr_param = params.get("learning_rate")
+    takes_schedule = lr_param is not None and "Callable" in str(lr_param.annotation)
+
+    def build(h, fn=fn):
+        return fn(**{k: v for k, v in h.items() if k in params})
+
+    return Entry(
+        name=name, family="optax", summary=_summary(fn), hypers=hypers, build=build,
+        latex=None, reference=f"https://optax.readthedocs.io/en/latest/api/optimizers.html"
+        f"#optax.{name}", takes_schedule=takes_schedule,
+        notes="From optax as shipped; see the reference for its update rule.",
+    )
+
+
+def optax_entries(seed_names: set[str]) -> tuple[Entry, ...]:
+    return tuple(_entry(name, fn) for name, fn in _alias_functions(seed_names).items())

@@ -1,0 +1,159 @@
+"""Hyperparameter descriptions: defaults, bounds, JSON Schema and validation with named fields."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optax
+
+from ..errors import SpecError, join_field
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One hyperparameter. ``traced`` values become jit arguments: changing them never recompiles."""
+
+    name: str
+    default: Any
+    description: str = ""
+    kind: str = "number"  # number | integer | boolean | string
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+    traced: bool | None = None  # default: numbers are traced, the rest is static
+
+    @property
+    def is_traced(self) -> bool:
+        if self.traced is not None:
+            return self.traced
+        return self.kind == "number"
+
+    def json_schema(self) -> dict:
+        types = {"number": "number", "integer": "integer", "boolean": "boolean",
+                 "string": "string"}[self.kind]
+        schema: dict[str, Any] = {"type": [types, "null"] if self.nullable else types}
+        if self.default is not None or self.nullable:
+            schema["default"] = self.default
+        if self.description:
+            schema["description"] = self.description
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        return schema
+
+    def bounds_text(self) -> str:
+        lo = "(" if self.exclusive_minimum else "["
+        hi = ")" if self.exclusive_maximum else "]"
+        a = "-inf" if self.minimum is None else f"{self.minimum:g}"
+        b = "inf" if self.maximum is None else f"{self.maximum:g}"
+        return f"{lo}{a}, {b}{hi}"
+
+    def validate(self, value: Any, where: str) -> Any:
+        if value is None:
+            if self.nullable:
+                return None
+            raise SpecError(where, "must not be null")
+        if self.kind == "boolean":
+            if not isinstance(value, bool):
+                raise SpecError(where, f"must be true or false, not {value!r}")
+            return value
+        if self.kind == "string":
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                raise SpecError(where, f"must be one of {list(self.choices or [])}, not {value!r}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(where, f"must be a {self.kind}, not {value!r}")
+        if self.kind == "integer":
+            if isinstance(value, float) and not value.is_integer():
+                raise SpecError(where, f"must be an integer, not {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise SpecError(where, f"must be a finite number, not {value!r}")
+        if not self._in_range(value):
+            raise SpecError(where, f"must lie in {self.bounds_text()}, not {value!r}")
+        return value
+
+    def _in_range(self, value: float) -> bool:
+        if self.minimum is not None:
+            if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
+                return False
+        if self.maximum is not None:
+            if value > self.maximum or (self.exclusive_maximum and value == self.maximum):
+                return False
+        return True
+
+
+def validate_params(hypers: tuple[Hyper, ...], given: Mapping[str, Any], where: str,
+                    what: str) -> dict[str, Any]:
+    """Fill defaults and check every value; unknown names are an error listing the known ones."""
+    if not isinstance(given, Mapping):
+        raise SpecError(where, f"must be an object of {what}")
+    known = {h.name: h for h in hypers}
+    errors: list[tuple[str, str]] = []
+    for name in given:
+        if name not in known:
+            allowed = ", ".join(known) or "none"
+            errors.append((join_field(where, name), f"unknown {what[:-1] if what.endswith('s') else what}; allowed: {allowed}"))
+    out: dict[str, Any] = {}
+    for h in hypers:
+        try:
+            out[h.name] = h.validate(given.get(h.name, h.default), join_field(where, h.name))
+        except SpecError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise SpecError.combine(errors)
+    return out
+
+
+def object_schema(hypers: tuple[Hyper, ...]) -> dict:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {h.name: h.json_schema() for h in hypers},
+    }
+
+
+Builder = Callable[[dict[str, Any]], optax.GradientTransformation]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A catalog entry: what a name computes, its hyperparameters and how to build it."""
+
+    name: str
+    family: str
+    summary: str
+    hypers: tuple[Hyper, ...]
+    build: Builder
+    latex: str | None = None
+    reference: str = ""
+    aliases: tuple[str, ...] = ()
+    notes: str = ""
+    takes_inner: bool = False
+    takes_schedule: bool = True  # has a learning_rate that a schedule may replace
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "family": self.family,
+            "summary": self.summary,
+            "update": self.latex,
+            "hyperparameters": object_schema(self.hypers),
+            "requires_inner": self.takes_inner,
+            "accepts_schedule": self.takes_schedule,
+            "reference": self.reference,
+            "notes": self.notes,
+        }

@@ -1,0 +1,243 @@
+"""The job document (pydantic v2) and its checks against the catalog.
+
+``parse_job`` turns a plain dict into a ``Job``: the validated spec, the objective, and one
+``PlannedRun`` per run with sweeps expanded. Every problem is a ``SpecError`` naming its field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import objectives, optimizers
+from .errors import SpecError, join_field
+from .objectives import Objective
+
+MAX_STEPS = 1_000_000
+MAX_RUNS = 4096
+MAX_RESOLUTION = 501
+MAX_TRAJECTORY_DIM = 3  # parameters are recorded as a trajectory up to this dimension
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerSpec(Strict):
+    optimizer: str = Field(description="a name from GET /v1/optimizers")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    inner: OptimizerSpec | None = Field(None, description="the wrapped optimizer (lookahead)")
+    schedule: dict[str, Any] | None = Field(None, description="learning-rate schedule")
+    clip_norm: FiniteFloat | None = Field(None, description="clip the global gradient norm")
+
+
+class InitSpec(Strict):
+    point: list[FiniteFloat] | None = Field(None, description="start; default: the objective's")
+
+
+class RunSpec(OptimizerSpec):
+    label: str | None = Field(None, max_length=120)
+    sweep: dict[str, list[Any]] | None = Field(
+        None, description="hyperparameter (or 'seed') -> values; one run per combination")
+    init: InitSpec | None = None
+
+
+class ObjectiveSpec(Strict):
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    expression: str | None = None
+    variables: list[str] | None = None
+
+
+class StoppingSpec(Strict):
+    tolerance: FiniteFloat | None = Field(
+        None, gt=0, description="converged when a step moves the parameters less than this")
+    grad_tolerance: FiniteFloat | None = Field(
+        None, gt=0, description="converged when the gradient norm is at most this")
+    target_loss: FiniteFloat | None = Field(
+        None, description="converged when the loss is at most this")
+
+
+class LandscapeSpec(Strict):
+    resolution: int | tuple[int, int] = Field(101, description="points per axis, or [nx, ny]")
+    bounds: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
+        None, description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box")
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, v):
+        for n in (v if isinstance(v, tuple) else (v,)):
+            if not 2 <= n <= MAX_RESOLUTION:
+                raise ValueError(f"each axis needs 2 to {MAX_RESOLUTION} points, not {n}")
+        return v
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds(cls, v):
+        if v is not None and any(lo >= hi for lo, hi in v):
+            raise ValueError("each bound must be [low, high] with low < high")
+        return v
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        r = self.resolution
+        return r if isinstance(r, tuple) else (r, r)
+
+
+class RecordSpec(Strict):
+    every: int = Field(1, ge=1, le=MAX_STEPS, description="record every n-th step")
+    landscape: LandscapeSpec | None = None
+
+
+class JobSpec(Strict):
+    """A job: one objective, one or more runs, how long and what to record."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "objective": {"name": "rosenbrock", "params": {"a": 1.0, "b": 100.0}},
+        "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}},
+                 {"optimizer": "nesterov",
+                  "hyperparameters": {"learning_rate": 0.001, "momentum": 0.9}}],
+        "init": {"point": [-1.5, 2.0]}, "steps": 2000, "record": {"every": 10},
+    }]})
+
+    objective: ObjectiveSpec
+    runs: list[RunSpec] = Field(min_length=1, max_length=MAX_RUNS)
+    init: InitSpec = Field(default_factory=InitSpec)
+    steps: int = Field(1000, ge=1, le=MAX_STEPS)
+    stopping: StoppingSpec = Field(default_factory=StoppingSpec)
+    record: RecordSpec = Field(default_factory=RecordSpec)
+    seed: int = Field(0, ge=0, lt=2**31)
+    dtype: Literal["float32", "float64"] = "float32"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run after sweep expansion: its label, resolved optimizer config, seed and start."""
+
+    label: str
+    config: dict[str, Any]
+    seed: int
+    start: list[float]
+    spec_index: int
+
+
+@dataclass(frozen=True)
+class Job:
+    spec: JobSpec
+    objective: Objective
+    runs: list[PlannedRun]
+
+    @property
+    def records_trajectory(self) -> bool:
+        return self.objective.dim <= MAX_TRAJECTORY_DIM
+
+
+def _field_of(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else join_field(out, str(part))
+    return out
+
+
+def validate_model(doc: Any) -> JobSpec:
+    if isinstance(doc, JobSpec):
+        return doc
+    if not isinstance(doc, Mapping):
+        raise SpecError("", "the job must be a JSON object")
+    try:
+        return JobSpec.model_validate(doc)
+    except ValidationError as exc:
+        errors = [(_field_of(e["loc"]), e["msg"]) for e in exc.errors()]
+        raise SpecError.combine(errors) from None
+
+
+def parse_job(doc: Any) -> Job:
+    """Validate a job document completely; raise SpecError with every problem found."""
+    spec = validate_model(doc)
+    objective = objectives.resolve(spec.objective.model_dump(exclude_none=True), "objective")
+    errors: list[tuple[str, str]] = []
+    start = _start(spec.init, objective, "init.point", errors)
+    runs: list[PlannedRun] = []
+    for i, run in enumerate(spec.runs):
+        try:
+            runs.extend(_expand(run, i, spec.seed, objective, start))
+        except SpecError as exc:
+            errors.extend(exc.errors)
+    landscape = spec.record.landscape
+    if landscape is not None and objective.dim != 2:
+        errors.append(("record.landscape", "a landscape grid needs a 2-D objective, this one "
+                       f"has {objective.dim} dimensions"))
+    if len(runs) > MAX_RUNS:
+        errors.append(("runs", f"{len(runs)} runs after sweeps; at most {MAX_RUNS}"))
+    if errors:
+        raise SpecError.combine(errors)
+    return Job(spec, objective, _unique_labels(runs))
+
+
+def _start(init: InitSpec | None, objective: Objective, where: str, errors) -> list[float]:
+    if init is None or init.point is None:
+        return objective.start
+    if len(init.point) != objective.dim:
+        errors.append((where, f"has {len(init.point)} coordinates; {objective.name} here has "
+                       f"{objective.dim} dimensions"))
+    return list(init.point)
+
+
+def _expand(run: RunSpec, index: int, job_seed: int, objective: Objective,
+            job_start: list[float]) -> list[PlannedRun]:
+    where = f"runs[{index}]"
+    base = run.model_dump(exclude={"label", "sweep", "init"}, exclude_none=True)
+    optimizers.resolve(base, where)  # the unswept run must be valid on its own
+    errors: list[tuple[str, str]] = []
+    start = _start(run.init, objective, f"{where}.init.point", errors) if run.init else job_start
+    sweep = run.sweep or {}
+    for name, values in sweep.items():
+        if not values:
+            errors.append((f"{where}.sweep.{name}", "needs at least one value"))
+    if errors:
+        raise SpecError.combine(errors)
+    combos = list(itertools.product(*sweep.values())) if sweep else [()]
+    if len(combos) > MAX_RUNS:
+        raise SpecError(f"{where}.sweep", f"{len(combos)} combinations; at most {MAX_RUNS}")
+    planned = []
+    for combo in combos:
+        chosen = dict(zip(sweep, combo, strict=True))
+        seed = chosen.pop("seed", job_seed)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise SpecError(f"{where}.sweep.seed", f"seeds are integers >= 0, not {seed!r}")
+        spec = dict(base)
+        spec["hyperparameters"] = {**base.get("hyperparameters", {}), **chosen}
+        try:
+            config = optimizers.resolve(spec, where)
+        except SpecError as exc:
+            swept = [(f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m)
+                     for f, m in exc.errors]
+            raise SpecError.combine(swept) from None
+        label = run.label or run.optimizer
+        if sweep:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in zip(sweep, combo, strict=True))
+            label = f"{label}({shown})"
+        planned.append(PlannedRun(label, config, seed, start, index))
+    return planned
+
+
+def _short(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def _unique_labels(runs: list[PlannedRun]) -> list[PlannedRun]:
+    seen: dict[str, int] = {}
+    out = []
+    for run in runs:
+        n = seen.get(run.label, 0) + 1
+        seen[run.label] = n
+        label = run.label if n == 1 else f"{run.label} #{n}"
+        out.append(PlannedRun(label, run.config, run.seed, run.start, run.spec_index))
+    return out
