@@ -159,7 +159,7 @@ class Program:
         carry, (loss, gnorm, valid, xs) = jax.lax.scan(block, carry,
                                                        length=self.records_per_chunk)
         final_loss, final_grad = jax.value_and_grad(self.objective.value)(carry.params)
-        return carry, Records(loss, gnorm, valid, xs, final_loss, optax.global_norm(final_grad))
+        return carry, Records(loss, gnorm, valid, xs, final_loss, optax.tree.norm(final_grad))
 
     def _step_fn(self, opt, limits: Limits):
         objective = self.objective
@@ -173,7 +173,7 @@ class Program:
                 key, sample = c.key, None
             x = c.params
             loss, grad = loss_and_grad(x, sample)
-            gnorm = optax.global_norm(grad)
+            gnorm = optax.tree.norm(grad)
             updates, opt_state = opt.update(grad, c.opt_state, x, value=loss, grad=grad,
                                             value_fn=objective.value)
             x_next = x + updates

@@ -14,6 +14,9 @@ NOT_HYPERPARAMETERS = {"mask", "weight_decay_mask", "trust_ratio_mask", "mu_dtyp
                        "accumulator_dtype", "dtype_momentum", "key", "seed", "linesearch",
                        "variant"}
 DEFAULT_LEARNING_RATE = 1e-3
+# optax's adadelta with learning_rate=None skips the sign flip and ascends; Zeiler's rule is 1.0.
+DEFAULT_OVERRIDES = {("adadelta", "learning_rate"): 1.0}
+FIXED_ARGUMENTS = {"noisy_sgd": {"key": 0}}  # the noise is seeded; optax wants a key
 
 
 def _alias_functions(skip: set[str]) -> dict[str, object]:
@@ -25,10 +28,10 @@ def _alias_functions(skip: set[str]) -> dict[str, object]:
     return {name: fn for name, fn in sorted(found.items()) if name not in skip}
 
 
-def _hyper(param: inspect.Parameter) -> Hyper | None:
+def _hyper(alias: str, param: inspect.Parameter) -> Hyper | None:
     if param.name in NOT_HYPERPARAMETERS:
         return None
-    default = param.default
+    default = DEFAULT_OVERRIDES.get((alias, param.name), param.default)
     if default is inspect.Parameter.empty:
         if param.name != "learning_rate":
             return None
@@ -39,6 +42,9 @@ def _hyper(param: inspect.Parameter) -> Hyper | None:
     if isinstance(default, int):
         return Hyper(param.name, default, kind="integer", traced=False)
     if isinstance(default, float):
+        if param.name == "learning_rate":
+            return Hyper(param.name, default, "learning rate", minimum=0.0,
+                         exclusive_minimum=True)
         return Hyper(param.name, default)
     annotation = str(param.annotation)
     if default is None and ("float" in annotation or "Array" in annotation):
@@ -53,12 +59,14 @@ def _summary(fn) -> str:
 
 def _entry(name: str, fn) -> Entry:
     params = inspect.signature(fn).parameters
-    hypers = tuple(h for h in (_hyper(p) for p in params.values()) if h is not None)
+    hypers = tuple(h for h in (_hyper(name, p) for p in params.values()) if h is not None)
     lr_param = params.get("learning_rate")
     takes_schedule = lr_param is not None and "Callable" in str(lr_param.annotation)
 
+    fixed = FIXED_ARGUMENTS.get(name, {})
+
     def build(h, fn=fn):
-        return fn(**{k: v for k, v in h.items() if k in params})
+        return fn(**{k: v for k, v in h.items() if k in params}, **fixed)
 
     return Entry(
         name=name, family="optax", summary=_summary(fn), hypers=hypers, build=build,

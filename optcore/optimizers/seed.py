@@ -77,9 +77,8 @@ def _ranger_lars(h):
 
 
 def _paratrooper(h):
-    def upper(count):
-        t = count.astype(jnp.result_type(h["b2"], jnp.float32))
-        active, r = tx.rectification(count, h["b2"], h["threshold"], t.dtype)
+    def upper(t):
+        active, r = tx.rectification(t, h["b2"], h["threshold"], t.dtype)
         rb = r * jnp.sqrt(1 - h["b2"] ** t) / (1 - h["b1"] ** t)
         usable = active & (rb > 0)
         return jnp.where(usable, 1.0 / jnp.where(usable, rb, 1.0), h["trust_clip"])

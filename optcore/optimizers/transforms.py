@@ -179,8 +179,9 @@ def scale_by_layerwise_momentum(momentum: ArrayLike = 0.9, weight_decay: ArrayLi
 def scale_by_bounded_trust_ratio(lower, upper) -> optax.GradientTransformation:
     """Per layer: multiply the direction s by T = clip(||theta|| / ||s||, lower(t), upper(t)).
 
-    T = 1 where a norm is 0. ``lower`` and ``upper`` are functions of the step t (from 1), so
-    RangerLARS (constant bounds) and Paratrooper (a bound that tightens over time) share it.
+    T = 1 where a norm is 0. ``lower`` and ``upper`` are functions of the step t (from 1, in the
+    updates' dtype), so RangerLARS (constant bounds) and Paratrooper (a bound that tightens over
+    time) share it.
     """
 
     def init_fn(params):
@@ -191,7 +192,8 @@ def scale_by_bounded_trust_ratio(lower, upper) -> optax.GradientTransformation:
         if params is None:
             raise ValueError("a trust ratio needs params in update()")
         count = optax.safe_increment(state.count)
-        lo, hi = lower(count), upper(count)
+        t = count.astype(_dtype(updates))
+        lo, hi = lower(t), upper(t)
 
         def scale(s, p):
             p_norm, s_norm = _norm(p), _norm(s)
