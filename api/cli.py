@@ -19,11 +19,24 @@ def format_table(result: dict) -> str:
     header = ("label", "optimizer", "status", "steps", "final loss", "best loss")
     rows = [header]
     for run in result["runs"]:
-        rows.append((run["label"], run["optimizer"], run["status"], str(run["steps"]),
-                     _num(run["final"]["loss"]), _num(run["best"]["loss"])))
+        rows.append(
+            (
+                run["label"],
+                run["optimizer"],
+                run["status"],
+                str(run["steps"]),
+                _num(run["final"]["loss"]),
+                _num(run["best"]["loss"]),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i < 3 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -41,8 +54,9 @@ def load_job(path: str) -> dict:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, "
-                       f"column {exc.colno})") from None
+        raise BadInput(
+            f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 class BadInput(Exception):
@@ -56,11 +70,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = optcore.run(job)
     except optcore.SpecError as exc:
-        raise BadInput("\n".join(f"{field or 'job'}: {msg}" for field, msg in exc.errors))
+        lines = (f"{field or 'job'}: {msg}" for field, msg in exc.errors)
+        raise BadInput("\n".join(lines)) from None
     print(format_table(result))
     timing = result["timing"]
-    print(f"\ncompile {timing['compile_ms']:.0f} ms, run {timing['run_ms']:.1f} ms on "
-          f"{result['device']}")
+    print(
+        f"\ncompile {timing['compile_ms']:.0f} ms, run {timing['run_ms']:.1f} ms on "
+        f"{result['device']}"
+    )
     if args.output:
         Path(args.output).write_text(json.dumps(result))
         print(f"result written to {args.output}")

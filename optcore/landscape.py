@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,6 +57,11 @@ def grid2d_for_job(job: Job) -> tuple[dict, float]:
     t0 = time.perf_counter()
     bounds = spec.bounds or job.objective.box
     x, y, z = grid2d(job.objective, bounds, spec.shape, job.spec.dtype)
-    doc = {"kind": "grid2d", "x": finite(x), "y": finite(y), "z": finite(z),
-           "bounds": [list(b) for b in bounds]}
+    doc = {
+        "kind": "grid2d",
+        "x": finite(x),
+        "y": finite(y),
+        "z": finite(z),
+        "bounds": [list(b) for b in bounds],
+    }
     return doc, (time.perf_counter() - t0) * 1e3

@@ -45,7 +45,8 @@ class InitSpec(Strict):
 class RunSpec(OptimizerSpec):
     label: str | None = Field(None, max_length=120)
     sweep: dict[str, list[Any]] | None = Field(
-        None, description="hyperparameter (or 'seed') -> values; one run per combination")
+        None, description="hyperparameter (or 'seed') -> values; one run per combination"
+    )
     init: InitSpec | None = None
 
 
@@ -58,22 +59,26 @@ class ObjectiveSpec(Strict):
 
 class StoppingSpec(Strict):
     tolerance: FiniteFloat | None = Field(
-        None, gt=0, description="converged when a step moves the parameters less than this")
+        None, gt=0, description="converged when a step moves the parameters less than this"
+    )
     grad_tolerance: FiniteFloat | None = Field(
-        None, gt=0, description="converged when the gradient norm is at most this")
+        None, gt=0, description="converged when the gradient norm is at most this"
+    )
     target_loss: FiniteFloat | None = Field(
-        None, description="converged when the loss is at most this")
+        None, description="converged when the loss is at most this"
+    )
 
 
 class LandscapeSpec(Strict):
     resolution: int | tuple[int, int] = Field(101, description="points per axis, or [nx, ny]")
     bounds: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
-        None, description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box")
+        None, description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box"
+    )
 
     @field_validator("resolution")
     @classmethod
     def _resolution(cls, v):
-        for n in (v if isinstance(v, tuple) else (v,)):
+        for n in v if isinstance(v, tuple) else (v,):
             if not 2 <= n <= MAX_RESOLUTION:
                 raise ValueError(f"each axis needs 2 to {MAX_RESOLUTION} points, not {n}")
         return v
@@ -99,13 +104,26 @@ class RecordSpec(Strict):
 class JobSpec(Strict):
     """A job: one objective, one or more runs, how long and what to record."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "objective": {"name": "rosenbrock", "params": {"a": 1.0, "b": 100.0}},
-        "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}},
-                 {"optimizer": "nesterov",
-                  "hyperparameters": {"learning_rate": 0.001, "momentum": 0.9}}],
-        "init": {"point": [-1.5, 2.0]}, "steps": 2000, "record": {"every": 10},
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "objective": {"name": "rosenbrock", "params": {"a": 1.0, "b": 100.0}},
+                    "runs": [
+                        {"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}},
+                        {
+                            "optimizer": "nesterov",
+                            "hyperparameters": {"learning_rate": 0.001, "momentum": 0.9},
+                        },
+                    ],
+                    "init": {"point": [-1.5, 2.0]},
+                    "steps": 2000,
+                    "record": {"every": 10},
+                }
+            ]
+        },
+    )
 
     objective: ObjectiveSpec
     runs: list[RunSpec] = Field(min_length=1, max_length=MAX_RUNS)
@@ -172,8 +190,12 @@ def parse_job(doc: Any) -> Job:
             errors.extend(exc.errors)
     landscape = spec.record.landscape
     if landscape is not None and objective.dim != 2:
-        errors.append(("record.landscape", "a landscape grid needs a 2-D objective, this one "
-                       f"has {objective.dim} dimensions"))
+        errors.append(
+            (
+                "record.landscape",
+                f"a landscape grid needs a 2-D objective, this one has {objective.dim} dimensions",
+            )
+        )
     if len(runs) > MAX_RUNS:
         errors.append(("runs", f"{len(runs)} runs after sweeps; at most {MAX_RUNS}"))
     if errors:
@@ -185,13 +207,19 @@ def _start(init: InitSpec | None, objective: Objective, where: str, errors) -> l
     if init is None or init.point is None:
         return objective.start
     if len(init.point) != objective.dim:
-        errors.append((where, f"has {len(init.point)} coordinates; {objective.name} here has "
-                       f"{objective.dim} dimensions"))
+        errors.append(
+            (
+                where,
+                f"has {len(init.point)} coordinates; {objective.name} here has "
+                f"{objective.dim} dimensions",
+            )
+        )
     return list(init.point)
 
 
-def _expand(run: RunSpec, index: int, job_seed: int, objective: Objective,
-            job_start: list[float]) -> list[PlannedRun]:
+def _expand(
+    run: RunSpec, index: int, job_seed: int, objective: Objective, job_start: list[float]
+) -> list[PlannedRun]:
     where = f"runs[{index}]"
     base = run.model_dump(exclude={"label", "sweep", "init"}, exclude_none=True)
     optimizers.resolve(base, where)  # the unswept run must be valid on its own
@@ -217,8 +245,9 @@ def _expand(run: RunSpec, index: int, job_seed: int, objective: Objective,
         try:
             config = optimizers.resolve(spec, where)
         except SpecError as exc:
-            swept = [(f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m)
-                     for f, m in exc.errors]
+            swept = [
+                (f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m) for f, m in exc.errors
+            ]
             raise SpecError.combine(swept) from None
         label = run.label or run.optimizer
         if sweep:

@@ -20,8 +20,17 @@ from .schedules import make_schedule, schedules_catalog, traced_schedule_fields,
 from .schema import Entry, Hyper, validate_params
 from .seed import ENTRIES as SEED_ENTRIES
 
-__all__ = ["get", "catalog", "resolve", "build", "traced_paths", "names", "Entry", "Hyper",
-           "schedules_catalog"]
+__all__ = [
+    "get",
+    "catalog",
+    "resolve",
+    "build",
+    "traced_paths",
+    "names",
+    "Entry",
+    "Hyper",
+    "schedules_catalog",
+]
 
 _SEED_NAMES = {e.name for e in SEED_ENTRIES} | {a for e in SEED_ENTRIES for a in e.aliases}
 _ENTRIES: tuple[Entry, ...] = SEED_ENTRIES + optax_entries(_SEED_NAMES)
@@ -52,29 +61,43 @@ def resolve(spec: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     and ``clip_norm``. Errors name the field under ``where``.
     """
     e = entry(spec.get("optimizer"), join_field(where, "optimizer"))
-    hp = validate_params(e.hypers, spec.get("hyperparameters") or {},
-                         join_field(where, "hyperparameters"), "hyperparameters")
-    config: dict[str, Any] = {"optimizer": e.name, "hyperparameters": hp, "inner": None,
-                              "schedule": None, "clip_norm": None}
+    hp = validate_params(
+        e.hypers,
+        spec.get("hyperparameters") or {},
+        join_field(where, "hyperparameters"),
+        "hyperparameters",
+    )
+    config: dict[str, Any] = {
+        "optimizer": e.name,
+        "hyperparameters": hp,
+        "inner": None,
+        "schedule": None,
+        "clip_norm": None,
+    }
     inner = spec.get("inner")
     if e.takes_inner:
         if not isinstance(inner, Mapping):
-            raise SpecError(join_field(where, "inner"),
-                            f"{e.name} wraps another optimizer: give inner = "
-                            '{"optimizer": ..., "hyperparameters": {...}}')
+            raise SpecError(
+                join_field(where, "inner"),
+                f"{e.name} wraps another optimizer: give inner = "
+                '{"optimizer": ..., "hyperparameters": {...}}',
+            )
         config["inner"] = resolve(inner, join_field(where, "inner"))
     elif inner is not None:
         raise SpecError(join_field(where, "inner"), f"{e.name} takes no inner optimizer")
     if spec.get("schedule") is not None:
         if not e.takes_schedule:
-            raise SpecError(join_field(where, "schedule"),
-                            f"{e.name} has no learning rate to schedule"
-                            + (" (put the schedule on inner)" if e.takes_inner else ""))
+            raise SpecError(
+                join_field(where, "schedule"),
+                f"{e.name} has no learning rate to schedule"
+                + (" (put the schedule on inner)" if e.takes_inner else ""),
+            )
         config["schedule"] = validate_schedule(spec["schedule"], join_field(where, "schedule"))
     clip = spec.get("clip_norm")
     if clip is not None:
-        config["clip_norm"] = Hyper("clip_norm", None, minimum=0.0, exclusive_minimum=True,
-                                    nullable=True).validate(clip, join_field(where, "clip_norm"))
+        config["clip_norm"] = Hyper(
+            "clip_norm", None, minimum=0.0, exclusive_minimum=True, nullable=True
+        ).validate(clip, join_field(where, "clip_norm"))
     return config
 
 
@@ -96,8 +119,11 @@ def build(config: Mapping[str, Any]) -> optax.GradientTransformation:
 def traced_paths(config: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Paths to the numbers of a config that are jit arguments rather than constants."""
     e = _BY_NAME[config["optimizer"]]
-    paths = [("hyperparameters", h.name) for h in e.hypers
-             if h.is_traced and config["hyperparameters"].get(h.name) is not None]
+    paths = [
+        ("hyperparameters", h.name)
+        for h in e.hypers
+        if h.is_traced and config["hyperparameters"].get(h.name) is not None
+    ]
     if config.get("schedule"):
         paths += [("schedule", f) for f in traced_schedule_fields(config["schedule"]["kind"])]
     if config.get("clip_norm") is not None:

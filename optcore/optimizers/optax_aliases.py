@@ -10,9 +10,18 @@ from optax._src import alias as optax_alias
 from .schema import Entry, Hyper
 
 # Arguments that are not numbers or flags (masks, dtypes, keys, sub-transforms, variants).
-NOT_HYPERPARAMETERS = {"mask", "weight_decay_mask", "trust_ratio_mask", "mu_dtype",
-                       "accumulator_dtype", "dtype_momentum", "key", "seed", "linesearch",
-                       "variant"}
+NOT_HYPERPARAMETERS = {
+    "mask",
+    "weight_decay_mask",
+    "trust_ratio_mask",
+    "mu_dtype",
+    "accumulator_dtype",
+    "dtype_momentum",
+    "key",
+    "seed",
+    "linesearch",
+    "variant",
+}
 DEFAULT_LEARNING_RATE = 1e-3
 # optax's adadelta with learning_rate=None skips the sign flip and ascends; Zeiler's rule is 1.0.
 DEFAULT_OVERRIDES = {("adadelta", "learning_rate"): 1.0}
@@ -20,8 +29,11 @@ FIXED_ARGUMENTS = {"noisy_sgd": {"key": 0}}  # the noise is seeded; optax wants 
 
 
 def _alias_functions(skip: set[str]) -> dict[str, object]:
-    found = {name: fn for name, fn in inspect.getmembers(optax_alias, inspect.isfunction)
-             if fn.__module__ == optax_alias.__name__ and not name.startswith("_")}
+    found = {
+        name: fn
+        for name, fn in inspect.getmembers(optax_alias, inspect.isfunction)
+        if fn.__module__ == optax_alias.__name__ and not name.startswith("_")
+    }
     for name in ("nadam", "nadamw"):  # partials of adam/adamw, exported at the top level
         if hasattr(optax, name):
             found[name] = getattr(optax, name)
@@ -35,16 +47,20 @@ def _hyper(alias: str, param: inspect.Parameter) -> Hyper | None:
     if default is inspect.Parameter.empty:
         if param.name != "learning_rate":
             return None
-        return Hyper("learning_rate", DEFAULT_LEARNING_RATE, "learning rate", minimum=0.0,
-                     exclusive_minimum=True)
+        return Hyper(
+            "learning_rate",
+            DEFAULT_LEARNING_RATE,
+            "learning rate",
+            minimum=0.0,
+            exclusive_minimum=True,
+        )
     if isinstance(default, bool):
         return Hyper(param.name, default, kind="boolean")
     if isinstance(default, int):
         return Hyper(param.name, default, kind="integer", traced=False)
     if isinstance(default, float):
         if param.name == "learning_rate":
-            return Hyper(param.name, default, "learning rate", minimum=0.0,
-                         exclusive_minimum=True)
+            return Hyper(param.name, default, "learning rate", minimum=0.0, exclusive_minimum=True)
         return Hyper(param.name, default)
     annotation = str(param.annotation)
     if default is None and ("float" in annotation or "Array" in annotation):
@@ -69,9 +85,14 @@ def _entry(name: str, fn) -> Entry:
         return fn(**{k: v for k, v in h.items() if k in params}, **fixed)
 
     return Entry(
-        name=name, family="optax", summary=_summary(fn), hypers=hypers, build=build,
-        latex=None, reference=f"https://optax.readthedocs.io/en/latest/api/optimizers.html"
-        f"#optax.{name}", takes_schedule=takes_schedule,
+        name=name,
+        family="optax",
+        summary=_summary(fn),
+        hypers=hypers,
+        build=build,
+        latex=None,
+        reference=f"https://optax.readthedocs.io/en/latest/api/optimizers.html#optax.{name}",
+        takes_schedule=takes_schedule,
         notes="From optax as shipped; see the reference for its update rule.",
     )
 

@@ -47,8 +47,9 @@ def validate_schedule(given: Any, where: str) -> dict[str, Any]:
         raise SpecError(where, f"must be an object with a 'kind' of {list(SCHEDULES)}")
     kind = given["kind"]
     if kind not in SCHEDULES:
-        raise SpecError(join_field(where, "kind"),
-                        f"unknown schedule {kind!r}; allowed: {', '.join(SCHEDULES)}")
+        raise SpecError(
+            join_field(where, "kind"), f"unknown schedule {kind!r}; allowed: {', '.join(SCHEDULES)}"
+        )
     rest = {k: v for k, v in given.items() if k != "kind"}
     params = validate_params(SCHEDULES[kind], rest, where, "schedule parameters")
     if kind == "warmup_cosine" and params["warmup_steps"] >= params["decay_steps"]:
@@ -88,8 +89,9 @@ def _cosine_decay(s, count):
 
 def _warmup_cosine(s, count):
     warm = s["warmup_steps"]
-    warmup = _linear_warmup({"warmup_steps": jnp.maximum(warm, 1e-30),
-                             "start_factor": s["start_factor"]}, count)
+    warmup = _linear_warmup(
+        {"warmup_steps": jnp.maximum(warm, 1e-30), "start_factor": s["start_factor"]}, count
+    )
     span = s["decay_steps"] - warm
     progress = jnp.clip((count - warm) / span, 0.0, 1.0)
     return jnp.where(count < warm, warmup, _cosine(progress, s["end_factor"]))
@@ -103,5 +105,6 @@ def _exponential_decay(s, count):
 
 
 def schedules_catalog() -> list[dict]:
-    return [{"kind": kind, "parameters": object_schema(hypers)}
-            for kind, hypers in SCHEDULES.items()]
+    return [
+        {"kind": kind, "parameters": object_schema(hypers)} for kind, hypers in SCHEDULES.items()
+    ]

@@ -14,7 +14,7 @@ from ..errors import SpecError, join_field
 
 @dataclass(frozen=True)
 class Hyper:
-    """One hyperparameter. ``traced`` values become jit arguments: changing them never recompiles."""
+    """One hyperparameter. Traced values are jit arguments: changing them never recompiles."""
 
     name: str
     default: Any
@@ -35,8 +35,12 @@ class Hyper:
         return self.kind == "number"
 
     def json_schema(self) -> dict:
-        types = {"number": "number", "integer": "integer", "boolean": "boolean",
-                 "string": "string"}[self.kind]
+        types = {
+            "number": "number",
+            "integer": "integer",
+            "boolean": "boolean",
+            "string": "string",
+        }[self.kind]
         schema: dict[str, Any] = {"type": [types, "null"] if self.nullable else types}
         if self.default is not None or self.nullable:
             schema["default"] = self.default
@@ -94,17 +98,19 @@ class Hyper:
         return True
 
 
-def validate_params(hypers: tuple[Hyper, ...], given: Mapping[str, Any], where: str,
-                    what: str) -> dict[str, Any]:
+def validate_params(
+    hypers: tuple[Hyper, ...], given: Mapping[str, Any], where: str, what: str
+) -> dict[str, Any]:
     """Fill defaults and check every value; unknown names are an error listing the known ones."""
     if not isinstance(given, Mapping):
         raise SpecError(where, f"must be an object of {what}")
     known = {h.name: h for h in hypers}
     errors: list[tuple[str, str]] = []
+    singular = what[:-1] if what.endswith("s") else what
     for name in given:
         if name not in known:
             allowed = ", ".join(known) or "none"
-            errors.append((join_field(where, name), f"unknown {what[:-1] if what.endswith('s') else what}; allowed: {allowed}"))
+            errors.append((join_field(where, name), f"unknown {singular}; allowed: {allowed}"))
     out: dict[str, Any] = {}
     for h in hypers:
         try:

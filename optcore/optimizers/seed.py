@@ -31,17 +31,43 @@ def nonneg(name: str, default: float, description: str) -> Hyper:
 B1 = unit("b1", 0.9, "decay of the first moment m")
 B2 = unit("b2", 0.999, "decay of the second moment v")
 # rho_inf = 2/(1-b2) - 1 exceeds 4 only for b2 > 0.6; below that RAdam never rectifies.
-B2_RECTIFIED = Hyper("b2", 0.999, "decay of the second moment v (rectification needs b2 > 0.6)",
-                     minimum=0.6, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True)
-THRESHOLD = Hyper("threshold", 5.0, "rectify while rho_t >= threshold (paper 4, optax 5)",
-                  minimum=4.0)
+B2_RECTIFIED = Hyper(
+    "b2",
+    0.999,
+    "decay of the second moment v (rectification needs b2 > 0.6)",
+    minimum=0.6,
+    maximum=1.0,
+    exclusive_minimum=True,
+    exclusive_maximum=True,
+)
+THRESHOLD = Hyper(
+    "threshold", 5.0, "rectify while rho_t >= threshold (paper 4, optax 5)", minimum=4.0
+)
 WEIGHT_DECAY = nonneg("weight_decay", 0.0, "decoupled weight decay lambda")
-SYNC = Hyper("sync_period", 5, "k: fast steps between synchronisations", kind="integer",
-             minimum=1, maximum=100000, traced=True)
-SLOW = Hyper("slow_step_size", 0.5, "alpha: how far the slow weights move towards the fast",
-             minimum=0.0, maximum=1.0, exclusive_minimum=True)
-TRUST_CLIP = Hyper("trust_clip", 10.0, "upper clamp of the layer-wise trust ratio",
-                   minimum=0.0, exclusive_minimum=True)
+SYNC = Hyper(
+    "sync_period",
+    5,
+    "k: fast steps between synchronisations",
+    kind="integer",
+    minimum=1,
+    maximum=100000,
+    traced=True,
+)
+SLOW = Hyper(
+    "slow_step_size",
+    0.5,
+    "alpha: how far the slow weights move towards the fast",
+    minimum=0.0,
+    maximum=1.0,
+    exclusive_minimum=True,
+)
+TRUST_CLIP = Hyper(
+    "trust_clip",
+    10.0,
+    "upper clamp of the layer-wise trust ratio",
+    minimum=0.0,
+    exclusive_minimum=True,
+)
 
 
 def with_lr(direction: optax.GradientTransformation, learning_rate) -> optax.GradientTransformation:
@@ -87,170 +113,265 @@ def _paratrooper(h):
 
 
 RECTIFIED_TRUST_HYPERS = (
-    lr(1e-3), unit("b1", 0.95, "decay of the first moment m"), B2_RECTIFIED,
-    nonneg("eps", 1e-6, "added to sqrt(v_hat)"), WEIGHT_DECAY, THRESHOLD, TRUST_CLIP,
-    Hyper("sync_period", 6, SYNC.description, kind="integer", minimum=1, maximum=100000,
-          traced=True),
+    lr(1e-3),
+    unit("b1", 0.95, "decay of the first moment m"),
+    B2_RECTIFIED,
+    nonneg("eps", 1e-6, "added to sqrt(v_hat)"),
+    WEIGHT_DECAY,
+    THRESHOLD,
+    TRUST_CLIP,
+    Hyper(
+        "sync_period", 6, SYNC.description, kind="integer", minimum=1, maximum=100000, traced=True
+    ),
     SLOW,
 )
 
 ENTRIES: tuple[Entry, ...] = (
     Entry(
-        "gd", "gradient descent", "Plain gradient descent: a fixed step against the gradient.",
-        (lr(1e-3),), lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
+        "gd",
+        "gradient descent",
+        "Plain gradient descent: a fixed step against the gradient.",
+        (lr(1e-3),),
+        lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
         latex=r"\theta_{t+1} = \theta_t - \eta \nabla_\theta F(\theta_t)",
         reference="Cauchy 1847",
     ),
     Entry(
-        "sgd", "gradient descent",
+        "sgd",
+        "gradient descent",
         "Stochastic gradient descent: the gd rule on minibatch gradients (the objective's "
         "batch_size).",
-        (lr(1e-3),), lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
+        (lr(1e-3),),
+        lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
         latex=r"\theta_{t+1} = \theta_t - \eta \nabla_\theta \mathcal{L}_{B_t}(\theta_t)",
         reference="Robbins & Monro 1951",
     ),
     Entry(
-        "momentum", "gradient descent", "Heavy-ball momentum (Polyak), the seed's form.",
+        "momentum",
+        "gradient descent",
+        "Heavy-ball momentum (Polyak), the seed's form.",
         (lr(1e-3), unit("momentum", 0.9, "alpha: how much velocity is kept")),
-        lambda h: optax.chain(optax.scale_by_learning_rate(h["learning_rate"]),
-                              optax.trace(h["momentum"])),
+        lambda h: optax.chain(
+            optax.scale_by_learning_rate(h["learning_rate"]), optax.trace(h["momentum"])
+        ),
         latex=r"v_t = \alpha v_{t-1} - \eta \nabla_\theta F(\theta_t),\quad "
-              r"\theta_{t+1} = \theta_t + v_t,\quad v_0 = 0",
+        r"\theta_{t+1} = \theta_t + v_t,\quad v_0 = 0",
         reference="Polyak 1964",
     ),
     Entry(
-        "nesterov", "gradient descent",
+        "nesterov",
+        "gradient descent",
         "Nesterov momentum in the seed's reparametrised form (no shifted gradient).",
         (lr(1e-3), unit("momentum", 0.9, "alpha: how much velocity is kept")),
-        lambda h: optax.chain(optax.scale_by_learning_rate(h["learning_rate"]),
-                              optax.trace(h["momentum"], nesterov=True)),
+        lambda h: optax.chain(
+            optax.scale_by_learning_rate(h["learning_rate"]),
+            optax.trace(h["momentum"], nesterov=True),
+        ),
         latex=r"v_{t+1} = \alpha v_t - \eta \nabla_\theta F(\theta_t),\quad "
-              r"\theta_{t+1} = \theta_t - \alpha v_t + (1+\alpha) v_{t+1}",
+        r"\theta_{t+1} = \theta_t - \alpha v_t + (1+\alpha) v_{t+1}",
         reference="Nesterov 1983; Sutskever et al. 2013",
     ),
     Entry(
-        "adagrad", "adaptive", "Adagrad: per-parameter steps scaled by the accumulated squared "
-        "gradients.",
-        (lr(1e-2), nonneg("eps", 1e-10, "added to sqrt(s); an entry with sqrt(s)+eps = 0 is not "
-                          "updated"),
-         nonneg("initial_accumulator_value", 0.0, "s_0")),
-        lambda h: with_lr(tx.scale_by_accumulated_rms(h["initial_accumulator_value"], h["eps"]),
-                          h["learning_rate"]),
+        "adagrad",
+        "adaptive",
+        "Adagrad: per-parameter steps scaled by the accumulated squared gradients.",
+        (
+            lr(1e-2),
+            nonneg("eps", 1e-10, "added to sqrt(s); an entry with sqrt(s)+eps = 0 is not updated"),
+            nonneg("initial_accumulator_value", 0.0, "s_0"),
+        ),
+        lambda h: with_lr(
+            tx.scale_by_accumulated_rms(h["initial_accumulator_value"], h["eps"]),
+            h["learning_rate"],
+        ),
         latex=r"s_t = s_{t-1} + g_t^2,\quad \theta_{t+1} = \theta_t - "
-              r"\frac{\eta}{\sqrt{s_t} + \epsilon} g_t",
+        r"\frac{\eta}{\sqrt{s_t} + \epsilon} g_t",
         reference="Duchi, Hazan & Singer 2011",
         notes="optax's adagrad puts eps inside the root and starts s at 0.1; this is the seed's "
-              "rule (s_0 = 0, eps outside).",
+        "rule (s_0 = 0, eps outside).",
     ),
     Entry(
-        "rmsprop", "adaptive", "RMSProp: steps scaled by a moving average of squared gradients.",
-        (lr(1e-3), unit("decay", 0.9, "alpha: decay of the squared-gradient average"),
-         nonneg("eps", 1e-8, "added to sqrt(s)"),
-         Hyper("initial", "gradient", "'gradient': sigma_0 = |g_0| (seed); 'zero': s_0 = 0 "
-               "(torch, optax)", kind="string", choices=("gradient", "zero"))),
-        lambda h: with_lr(tx.scale_by_rms_seeded(h["decay"], h["eps"], h["initial"]),
-                          h["learning_rate"]),
+        "rmsprop",
+        "adaptive",
+        "RMSProp: steps scaled by a moving average of squared gradients.",
+        (
+            lr(1e-3),
+            unit("decay", 0.9, "alpha: decay of the squared-gradient average"),
+            nonneg("eps", 1e-8, "added to sqrt(s)"),
+            Hyper(
+                "initial",
+                "gradient",
+                "'gradient': sigma_0 = |g_0| (seed); 'zero': s_0 = 0 (torch, optax)",
+                kind="string",
+                choices=("gradient", "zero"),
+            ),
+        ),
+        lambda h: with_lr(
+            tx.scale_by_rms_seeded(h["decay"], h["eps"], h["initial"]), h["learning_rate"]
+        ),
         latex=r"\sigma_t = \sqrt{\alpha \sigma_{t-1}^2 + (1-\alpha) g_t^2},\quad "
-              r"\sigma_0 = |g_0|,\quad \theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t",
+        r"\sigma_0 = |g_0|,\quad \theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t",
         reference="Hinton, Coursera lecture 6e, 2012",
         notes="With initial='zero' the first step is 1/sqrt(1-decay) times larger (3.16x at 0.9).",
     ),
     Entry(
-        "adam", "adam", "Adam: bias-corrected first and second moment estimates.",
+        "adam",
+        "adam",
+        "Adam: bias-corrected first and second moment estimates.",
         (lr(1e-3), B1, B2, nonneg("eps", 1e-8, "added to sqrt(v_hat)")),
         lambda h: with_lr(optax.scale_by_adam(h["b1"], h["b2"], h["eps"]), h["learning_rate"]),
         latex=r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) "
-              r"g_t^2,\ \theta_{t+1} = \theta_t - \eta \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}",
+        r"g_t^2,\ \theta_{t+1} = \theta_t - \eta \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}",
         reference="Kingma & Ba 2014",
     ),
     Entry(
-        "adamw", "adam", "AdamW: Adam with decoupled weight decay.",
-        (lr(1e-3), B1, B2, nonneg("eps", 1e-8, "added to sqrt(v_hat)"),
-         nonneg("weight_decay", 1e-2, "decoupled weight decay lambda")),
-        lambda h: optax.chain(optax.scale_by_adam(h["b1"], h["b2"], h["eps"]),
-                              optax.add_decayed_weights(h["weight_decay"]),
-                              optax.scale_by_learning_rate(h["learning_rate"])),
+        "adamw",
+        "adam",
+        "AdamW: Adam with decoupled weight decay.",
+        (
+            lr(1e-3),
+            B1,
+            B2,
+            nonneg("eps", 1e-8, "added to sqrt(v_hat)"),
+            nonneg("weight_decay", 1e-2, "decoupled weight decay lambda"),
+        ),
+        lambda h: optax.chain(
+            optax.scale_by_adam(h["b1"], h["b2"], h["eps"]),
+            optax.add_decayed_weights(h["weight_decay"]),
+            optax.scale_by_learning_rate(h["learning_rate"]),
+        ),
         latex=r"\theta_{t+1} = \theta_t - \eta \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}"
-              r" + \lambda \theta_t\right)",
+        r" + \lambda \theta_t\right)",
         reference="Loshchilov & Hutter 2017",
     ),
     Entry(
-        "radam", "adam", "Rectified Adam: Adam with variance rectification, SGD-momentum before "
-        "it is tractable.",
-        (lr(1e-3), B1, B2_RECTIFIED, nonneg("eps", 1e-8, "added to sqrt(v_hat)"), WEIGHT_DECAY,
-         THRESHOLD),
+        "radam",
+        "adam",
+        "Rectified Adam: Adam with variance rectification, SGD-momentum before it is tractable.",
+        (
+            lr(1e-3),
+            B1,
+            B2_RECTIFIED,
+            nonneg("eps", 1e-8, "added to sqrt(v_hat)"),
+            WEIGHT_DECAY,
+            THRESHOLD,
+        ),
         _radam,
         latex=r"\rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t};\ "
-              r"\rho_t \ge 5:\ \theta_{t+1} = \theta_t - \eta\left(r_t \frac{\hat m_t}"
-              r"{\sqrt{\hat v_t}+\epsilon} + \lambda\theta_t\right),\ "
-              r"\text{else}\ \theta_{t+1} = \theta_t - \eta(\hat m_t + \lambda\theta_t)",
+        r"\rho_t \ge 5:\ \theta_{t+1} = \theta_t - \eta\left(r_t \frac{\hat m_t}"
+        r"{\sqrt{\hat v_t}+\epsilon} + \lambda\theta_t\right),\ "
+        r"\text{else}\ \theta_{t+1} = \theta_t - \eta(\hat m_t + \lambda\theta_t)",
         reference="Liu et al. 2019",
         notes="The seed writes beta_2^2 in rho_t; the paper's (and this) is beta_2^t.",
     ),
     Entry(
-        "lookahead", "wrapper", "Lookahead: k fast steps of an inner optimizer, then the slow "
+        "lookahead",
+        "wrapper",
+        "Lookahead: k fast steps of an inner optimizer, then the slow "
         "weights move part of the way.",
-        (SYNC, SLOW), lambda h: tx.lookahead(h["inner"], h["sync_period"], h["slow_step_size"]),
+        (SYNC, SLOW),
+        lambda h: tx.lookahead(h["inner"], h["sync_period"], h["slow_step_size"]),
         latex=r"\phi_{t+1} = \phi_t + \alpha(\theta_{t+1,k} - \phi_t),\quad "
-              r"\theta_{t+1,0} = \phi_{t+1}",
-        reference="Zhang et al. 2019", takes_inner=True, takes_schedule=False,
+        r"\theta_{t+1,0} = \phi_{t+1}",
+        reference="Zhang et al. 2019",
+        takes_inner=True,
+        takes_schedule=False,
     ),
     Entry(
-        "ranger", "wrapper", "Ranger: lookahead around RAdam(W).",
-        (lr(1e-3), unit("b1", 0.95, "decay of the first moment m"), B2_RECTIFIED,
-         nonneg("eps", 1e-5, "added to sqrt(v_hat)"), WEIGHT_DECAY, THRESHOLD,
-         Hyper("sync_period", 6, SYNC.description, kind="integer", minimum=1, maximum=100000,
-               traced=True), SLOW),
+        "ranger",
+        "wrapper",
+        "Ranger: lookahead around RAdam(W).",
+        (
+            lr(1e-3),
+            unit("b1", 0.95, "decay of the first moment m"),
+            B2_RECTIFIED,
+            nonneg("eps", 1e-5, "added to sqrt(v_hat)"),
+            WEIGHT_DECAY,
+            THRESHOLD,
+            Hyper(
+                "sync_period",
+                6,
+                SYNC.description,
+                kind="integer",
+                minimum=1,
+                maximum=100000,
+                traced=True,
+            ),
+            SLOW,
+        ),
         _ranger,
         latex=r"\text{lookahead}_{k,\alpha}(\text{RAdamW})",
         reference="Wright 2019 (lessw2020/Ranger-Deep-Learning-Optimizer)",
     ),
     Entry(
-        "lars", "layer-wise", "LARS: momentum SGD with a per-layer trust ratio (seed form).",
-        (lr(1.0), unit("momentum", 0.9, "beta_1: momentum of m"),
-         nonneg("weight_decay", 0.0, "delta: weight decay added to the gradient"),
-         Hyper("trust_coefficient", 1e-3, "c: scales ||theta|| / (||g|| + delta ||theta||)",
-               minimum=0.0, exclusive_minimum=True)),
-        lambda h: with_lr(tx.scale_by_layerwise_momentum(h["momentum"], h["weight_decay"],
-                                                         h["trust_coefficient"]),
-                          h["learning_rate"]),
+        "lars",
+        "layer-wise",
+        "LARS: momentum SGD with a per-layer trust ratio (seed form).",
+        (
+            lr(1.0),
+            unit("momentum", 0.9, "beta_1: momentum of m"),
+            nonneg("weight_decay", 0.0, "delta: weight decay added to the gradient"),
+            Hyper(
+                "trust_coefficient",
+                1e-3,
+                "c: scales ||theta|| / (||g|| + delta ||theta||)",
+                minimum=0.0,
+                exclusive_minimum=True,
+            ),
+        ),
+        lambda h: with_lr(
+            tx.scale_by_layerwise_momentum(
+                h["momentum"], h["weight_decay"], h["trust_coefficient"]
+            ),
+            h["learning_rate"],
+        ),
         latex=r"m_t = \beta_1 m_{t-1} + (1-\beta_1)(g_t + \delta\theta_t),\ "
-              r"\lambda_t = c\frac{\lVert\theta_t\rVert}{\lVert g_t\rVert + \delta\lVert\theta_t"
-              r"\rVert},\ \theta_{t+1} = \theta_t - \eta\lambda_t m_t",
+        r"\lambda_t = c\frac{\lVert\theta_t\rVert}{\lVert g_t\rVert + \delta\lVert\theta_t"
+        r"\rVert},\ \theta_{t+1} = \theta_t - \eta\lambda_t m_t",
         reference="You, Gitman & Ginsburg 2017",
         notes="Defaults: learning_rate 1.0 with trust_coefficient 1e-3 gives steps of about "
-              "1e-3 ||theta||; weight_decay 0 keeps the objective's minimum a fixed point. "
-              "lambda = 1 where ||theta|| or ||g|| is 0.",
+        "1e-3 ||theta||; weight_decay 0 keeps the objective's minimum a fixed point. "
+        "lambda = 1 where ||theta|| or ||g|| is 0.",
     ),
     Entry(
-        "lamb", "layer-wise", "LAMB: Adam direction plus decay, scaled per layer by "
-        "||theta|| / ||update||.",
+        "lamb",
+        "layer-wise",
+        "LAMB: Adam direction plus decay, scaled per layer by ||theta|| / ||update||.",
         (lr(1e-3), B1, B2, nonneg("eps", 1e-6, "added to sqrt(v_hat)"), WEIGHT_DECAY),
-        lambda h: optax.chain(optax.scale_by_adam(h["b1"], h["b2"], h["eps"]),
-                              optax.add_decayed_weights(h["weight_decay"]),
-                              optax.scale_by_trust_ratio(),
-                              optax.scale_by_learning_rate(h["learning_rate"])),
+        lambda h: optax.chain(
+            optax.scale_by_adam(h["b1"], h["b2"], h["eps"]),
+            optax.add_decayed_weights(h["weight_decay"]),
+            optax.scale_by_trust_ratio(),
+            optax.scale_by_learning_rate(h["learning_rate"]),
+        ),
         latex=r"u_t = \frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon} + \delta\theta_t,\ "
-              r"\theta_{t+1} = \theta_t - \eta \frac{\lVert\theta_t\rVert}{\lVert u_t\rVert} u_t",
+        r"\theta_{t+1} = \theta_t - \eta \frac{\lVert\theta_t\rVert}{\lVert u_t\rVert} u_t",
         reference="You et al. 2019",
         notes="The seed writes ||r|| + ||delta theta|| in the denominator; this follows the LAMB "
-              "paper, ||r + delta theta||. Ratio 1 where a norm is 0.",
+        "paper, ||r + delta theta||. Ratio 1 where a norm is 0.",
     ),
     Entry(
-        "ranger_lars", "layer-wise", "RangerLARS (Over9000): RAdam direction with a clipped "
+        "ranger_lars",
+        "layer-wise",
+        "RangerLARS (Over9000): RAdam direction with a clipped "
         "per-layer trust ratio, inside lookahead.",
-        RECTIFIED_TRUST_HYPERS, _ranger_lars, aliases=("ranger_lamb", "over9000"),
+        RECTIFIED_TRUST_HYPERS,
+        _ranger_lars,
+        aliases=("ranger_lamb", "over9000"),
         latex=r"s_t = r_t\frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon} + \delta\theta_t,\ "
-              r"T_t = \mathrm{clip}\left(\frac{\lVert\theta_t\rVert}{\lVert s_t\rVert}, 0, 10"
-              r"\right),\ \theta_{t+1} = \theta_t - \eta T_t s_t",
+        r"T_t = \mathrm{clip}\left(\frac{\lVert\theta_t\rVert}{\lVert s_t\rVert}, 0, 10"
+        r"\right),\ \theta_{t+1} = \theta_t - \eta T_t s_t",
         reference="mgrankin/over9000 (ralamb.py + lookahead), 2019",
     ),
     Entry(
-        "paratrooper", "layer-wise", "Paratrooper: RangerLARS whose trust ratio is clamped to "
+        "paratrooper",
+        "layer-wise",
+        "Paratrooper: RangerLARS whose trust ratio is clamped to "
         "[1, 1/(r_t b_t)], becoming Ranger over time.",
-        RECTIFIED_TRUST_HYPERS, _paratrooper,
+        RECTIFIED_TRUST_HYPERS,
+        _paratrooper,
         latex=r"T_t = \max\left(1, \min\left(\frac{1}{r_t b_t}, \frac{\lVert\theta_t\rVert}"
-              r"{\lVert s_t\rVert}\right)\right),\ b_t = \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}",
+        r"{\lVert s_t\rVert}\right)\right),\ b_t = \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}",
         reference="Han-Chen 2020 (danielhanchen.github.io, 'State of the art optimizers')",
         notes="Before rectification starts the upper clamp is trust_clip.",
     ),

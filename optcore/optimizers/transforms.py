@@ -59,8 +59,9 @@ def _norm(x: jax.Array) -> jax.Array:
     return optax.safe_norm(x, 0.0)
 
 
-def scale_by_accumulated_rms(initial_accumulator_value: ArrayLike = 0.0,
-                             eps: ArrayLike = 1e-10) -> optax.GradientTransformation:
+def scale_by_accumulated_rms(
+    initial_accumulator_value: ArrayLike = 0.0, eps: ArrayLike = 1e-10
+) -> optax.GradientTransformation:
     """Adagrad (Duchi et al. 2011), the seed's form: s += g^2; direction g / (sqrt(s) + eps).
 
     Unlike ``optax.scale_by_rss`` the eps sits outside the root, and an entry with
@@ -80,8 +81,9 @@ def scale_by_accumulated_rms(initial_accumulator_value: ArrayLike = 0.0,
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_rms_seeded(decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8,
-                        initial: str = "gradient") -> optax.GradientTransformation:
+def scale_by_rms_seeded(
+    decay: ArrayLike = 0.9, eps: ArrayLike = 1e-8, initial: str = "gradient"
+) -> optax.GradientTransformation:
     """RMSProp (Hinton 2012): s = decay s + (1 - decay) g^2; direction g / (sqrt(s) + eps).
 
     ``initial="gradient"`` is the seed's sigma_0 = |g_0|: the first step sets s = g^2.
@@ -117,13 +119,18 @@ def rectification(count: jax.Array, b2: ArrayLike, threshold: ArrayLike, dtype):
     rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t)
     active = rho >= threshold
     safe_rho = jnp.where(active & (rho >= 4.0), rho, rho_inf)
-    r = jnp.sqrt((safe_rho - 4.0) * (safe_rho - 2.0) * rho_inf
-                 / ((rho_inf - 4.0) * (rho_inf - 2.0) * safe_rho))
+    r = jnp.sqrt(
+        (safe_rho - 4.0)
+        * (safe_rho - 2.0)
+        * rho_inf
+        / ((rho_inf - 4.0) * (rho_inf - 2.0) * safe_rho)
+    )
     return active, jnp.where(active, r, 1.0)
 
 
-def scale_by_rectified_adam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-8,
-                            threshold: ArrayLike = 5.0) -> optax.GradientTransformation:
+def scale_by_rectified_adam(
+    b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: ArrayLike = 1e-8, threshold: ArrayLike = 5.0
+) -> optax.GradientTransformation:
     """RAdam: r_t m_hat / (sqrt(v_hat) + eps) while rho_t >= threshold, else m_hat.
 
     The fallback is SGD with bias-corrected momentum (optax, torch, over9000), not a skipped step.
@@ -142,14 +149,16 @@ def scale_by_rectified_adam(b1: ArrayLike = 0.9, b2: ArrayLike = 0.999, eps: Arr
         nu_hat = optax.tree.bias_correction(nu, b2, count)
         active, r = rectification(count, b2, threshold, _dtype(updates))
         updates = jax.tree.map(
-            lambda m, v: jnp.where(active, r * m / (jnp.sqrt(v) + eps), m), mu_hat, nu_hat)
+            lambda m, v: jnp.where(active, r * m / (jnp.sqrt(v) + eps), m), mu_hat, nu_hat
+        )
         return updates, MomentsState(count, mu, nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_layerwise_momentum(momentum: ArrayLike = 0.9, weight_decay: ArrayLike = 0.0,
-                                trust_coefficient: ArrayLike = 1e-3) -> optax.GradientTransformation:
+def scale_by_layerwise_momentum(
+    momentum: ArrayLike = 0.9, weight_decay: ArrayLike = 0.0, trust_coefficient: ArrayLike = 1e-3
+) -> optax.GradientTransformation:
     """LARS (You et al. 2017), the seed's form, per layer (pytree leaf).
 
     m = b1 m + (1 - b1)(g + wd theta); lambda = c ||theta|| / (||g|| + wd ||theta||), 1 where
@@ -205,8 +214,9 @@ def scale_by_bounded_trust_ratio(lower, upper) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def lookahead(inner: optax.GradientTransformation, sync_period: ArrayLike = 5,
-              slow_step_size: ArrayLike = 0.5) -> optax.GradientTransformation:
+def lookahead(
+    inner: optax.GradientTransformation, sync_period: ArrayLike = 5, slow_step_size: ArrayLike = 0.5
+) -> optax.GradientTransformation:
     """Lookahead (Zhang et al. 2019) with the slow weights in the state.
 
     phi_0 = theta_0; the inner optimizer moves the fast weights; at t = k, 2k, ...:
@@ -216,8 +226,7 @@ def lookahead(inner: optax.GradientTransformation, sync_period: ArrayLike = 5,
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
-        return LookaheadState(inner=inner.init(params), slow=params,
-                              count=jnp.zeros([], jnp.int32))
+        return LookaheadState(inner=inner.init(params), slow=params, count=jnp.zeros([], jnp.int32))
 
     def update_fn(updates, state, params, **extra_args):
         if params is None:
@@ -227,7 +236,8 @@ def lookahead(inner: optax.GradientTransformation, sync_period: ArrayLike = 5,
         count = optax.safe_increment(state.count)
         sync = count % jnp.asarray(sync_period, jnp.int32) == 0
         slow = jax.tree.map(
-            lambda s, f: jnp.where(sync, s + slow_step_size * (f - s), s), state.slow, fast)
+            lambda s, f: jnp.where(sync, s + slow_step_size * (f - s), s), state.slow, fast
+        )
         target = jax.tree.map(lambda s, f: jnp.where(sync, s, f), slow, fast)
         updates = jax.tree.map(lambda x, p: x - p, target, params)
         return updates, LookaheadState(inner_state, slow, count)

@@ -113,8 +113,10 @@ class Adam:
 
     def step(self, params, grads):
         m_hat, v_hat = self.moments.update(grads)
-        return [p - self.lr * (m / (np.sqrt(v) + self.eps) + self.wd * p)
-                for p, m, v in zip(params, m_hat, v_hat)]
+        return [
+            p - self.lr * (m / (np.sqrt(v) + self.eps) + self.wd * p)
+            for p, m, v in zip(params, m_hat, v_hat)
+        ]
 
 
 def AdamW(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-2):
@@ -132,8 +134,9 @@ def rectifier(t, b2):
 
 
 class RAdam:
-    def __init__(self, learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
-                 threshold=5.0):
+    def __init__(
+        self, learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, threshold=5.0
+    ):
         self.lr, self.eps, self.wd, self.threshold = learning_rate, eps, weight_decay, threshold
         self.b2 = b2
         self.moments = Moments(b1, b2)
@@ -145,8 +148,10 @@ class RAdam:
         m_hat, v_hat = self.moments.update(grads)
         rho, r = rectifier(self.moments.t, self.b2)
         if rho >= self.threshold:
-            return [r * m / (np.sqrt(v) + self.eps) + self.wd * p
-                    for p, m, v in zip(params, m_hat, v_hat)], r
+            return [
+                r * m / (np.sqrt(v) + self.eps) + self.wd * p
+                for p, m, v in zip(params, m_hat, v_hat)
+            ], r
         return [m + self.wd * p for p, m in zip(params, m_hat)], None
 
     def step(self, params, grads):
@@ -172,17 +177,24 @@ class Lookahead:
         return fast
 
 
-def Ranger(learning_rate=1e-3, b1=0.95, b2=0.999, eps=1e-5, weight_decay=0.0, threshold=5.0,
-           sync_period=6, slow_step_size=0.5):
-    return Lookahead(RAdam(learning_rate, b1, b2, eps, weight_decay, threshold), sync_period,
-                     slow_step_size)
+def Ranger(
+    learning_rate=1e-3,
+    b1=0.95,
+    b2=0.999,
+    eps=1e-5,
+    weight_decay=0.0,
+    threshold=5.0,
+    sync_period=6,
+    slow_step_size=0.5,
+):
+    return Lookahead(
+        RAdam(learning_rate, b1, b2, eps, weight_decay, threshold), sync_period, slow_step_size
+    )
 
 
 class LARS:
-    def __init__(self, learning_rate=1.0, momentum=0.9, weight_decay=0.0,
-                 trust_coefficient=1e-3):
-        self.lr, self.b1, self.wd, self.c = learning_rate, momentum, weight_decay, \
-            trust_coefficient
+    def __init__(self, learning_rate=1.0, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3):
+        self.lr, self.b1, self.wd, self.c = learning_rate, momentum, weight_decay, trust_coefficient
 
     def init(self, params):
         self.m = [np.zeros_like(p) for p in params]
@@ -219,11 +231,25 @@ class LAMB:
 class RectifiedTrust:
     """The inner step of RangerLARS / Paratrooper: RAdam direction with a bounded trust ratio."""
 
-    def __init__(self, bounds, learning_rate=1e-3, b1=0.95, b2=0.999, eps=1e-6,
-                 weight_decay=0.0, threshold=5.0, trust_clip=10.0):
+    def __init__(
+        self,
+        bounds,
+        learning_rate=1e-3,
+        b1=0.95,
+        b2=0.999,
+        eps=1e-6,
+        weight_decay=0.0,
+        threshold=5.0,
+        trust_clip=10.0,
+    ):
         self.radam = RAdam(learning_rate, b1, b2, eps, weight_decay, threshold)
-        self.bounds, self.lr, self.clip, self.b1, self.b2 = bounds, learning_rate, trust_clip, \
-            b1, b2
+        self.bounds, self.lr, self.clip, self.b1, self.b2 = (
+            bounds,
+            learning_rate,
+            trust_clip,
+            b1,
+            b2,
+        )
 
     def init(self, params):
         self.radam.init(params)
@@ -263,9 +289,20 @@ def Paratrooper(**hp):
 
 
 REFERENCES = {
-    "gd": GD, "sgd": GD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": Adagrad,
-    "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW, "radam": RAdam, "ranger": Ranger,
-    "lars": LARS, "lamb": LAMB, "ranger_lars": RangerLARS, "paratrooper": Paratrooper,
+    "gd": GD,
+    "sgd": GD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": Adagrad,
+    "rmsprop": RMSProp,
+    "adam": Adam,
+    "adamw": AdamW,
+    "radam": RAdam,
+    "ranger": Ranger,
+    "lars": LARS,
+    "lamb": LAMB,
+    "ranger_lars": RangerLARS,
+    "paratrooper": Paratrooper,
 }
 
 

@@ -11,8 +11,23 @@ import optcore
 from optcore import optimizers
 from optcore.optimizers.schedules import make_schedule, validate_schedule
 
-SEED_NAMES = {"gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "radam",
-              "lookahead", "ranger", "lars", "lamb", "ranger_lars", "paratrooper"}
+SEED_NAMES = {
+    "gd",
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "radam",
+    "lookahead",
+    "ranger",
+    "lars",
+    "lamb",
+    "ranger_lars",
+    "paratrooper",
+}
 CATALOG = optimizers.catalog()
 
 
@@ -25,8 +40,9 @@ def test_catalog_has_every_seed_name_and_every_other_optax_alias():
     assert set(ranger_lars["aliases"]) == {"ranger_lamb", "over9000"}
 
 
-@pytest.mark.parametrize("entry", [e for e in CATALOG if e["name"] in SEED_NAMES],
-                         ids=lambda e: e["name"])
+@pytest.mark.parametrize(
+    "entry", [e for e in CATALOG if e["name"] in SEED_NAMES], ids=lambda e: e["name"]
+)
 def test_seed_entries_carry_equation_reference_and_bounded_schema(entry):
     assert entry["update"] and "\\" in entry["update"]
     assert entry["reference"]
@@ -40,8 +56,13 @@ def _defaults_job(entry):
     run = {"optimizer": entry["name"]}
     if entry["requires_inner"]:
         run["inner"] = {"optimizer": "sgd"}
-    return {"objective": {"name": "quadratic", "params": {"condition": 10.0}}, "runs": [run],
-            "init": {"point": [1.0, 1.0]}, "steps": 200, "record": {"every": 50}}
+    return {
+        "objective": {"name": "quadratic", "params": {"condition": 10.0}},
+        "runs": [run],
+        "init": {"point": [1.0, 1.0]},
+        "steps": 200,
+        "record": {"every": 50},
+    }
 
 
 @pytest.mark.parametrize("entry", CATALOG, ids=lambda e: e["name"])
@@ -55,26 +76,34 @@ def test_every_entry_with_defaults_decreases_a_convex_quadratic(entry):
 def test_defaults_of_the_schema_are_what_the_optimizer_uses():
     adam = next(e for e in CATALOG if e["name"] == "adam")["hyperparameters"]["properties"]
     assert {k: v["default"] for k, v in adam.items()} == {
-        "learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8}
+        "learning_rate": 1e-3,
+        "b1": 0.9,
+        "b2": 0.999,
+        "eps": 1e-8,
+    }
     rmsprop = next(e for e in CATALOG if e["name"] == "rmsprop")["hyperparameters"]
     assert rmsprop["properties"]["initial"]["enum"] == ["gradient", "zero"]
     adamw = next(e for e in CATALOG if e["name"] == "adamw")["hyperparameters"]["properties"]
     assert adamw["weight_decay"]["default"] == 1e-2
 
 
-@pytest.mark.parametrize("name,hp,field", [
-    ("adam", {"learning_rate": 0.0}, "hyperparameters.learning_rate"),
-    ("adam", {"b1": 1.0}, "hyperparameters.b1"),
-    ("adam", {"beta1": 0.9}, "hyperparameters.beta1"),
-    ("rmsprop", {"initial": "ones"}, "hyperparameters.initial"),
-    ("lookahead", {"sync_period": 2.5}, "hyperparameters.sync_period"),
-    ("radam", {"b2": 0.5}, "hyperparameters.b2"),
-    ("lars", {"momentum": "high"}, "hyperparameters.momentum"),
-])
+@pytest.mark.parametrize(
+    "name,hp,field",
+    [
+        ("adam", {"learning_rate": 0.0}, "hyperparameters.learning_rate"),
+        ("adam", {"b1": 1.0}, "hyperparameters.b1"),
+        ("adam", {"beta1": 0.9}, "hyperparameters.beta1"),
+        ("rmsprop", {"initial": "ones"}, "hyperparameters.initial"),
+        ("lookahead", {"sync_period": 2.5}, "hyperparameters.sync_period"),
+        ("radam", {"b2": 0.5}, "hyperparameters.b2"),
+        ("lars", {"momentum": "high"}, "hyperparameters.momentum"),
+    ],
+)
 def test_bad_hyperparameters_raise_a_value_error_naming_the_field(name, hp, field):
     with pytest.raises(ValueError) as info:
-        optimizers.get(name, inner={"optimizer": "sgd"}, **hp) if name == "lookahead" \
-            else optimizers.get(name, **hp)
+        optimizers.get(
+            name, inner={"optimizer": "sgd"}, **hp
+        ) if name == "lookahead" else optimizers.get(name, **hp)
     assert isinstance(info.value, optcore.SpecError)
     assert field in [f for f, _ in info.value.errors]
 
@@ -101,16 +130,34 @@ def test_lookahead_needs_an_inner_optimizer_and_accepts_a_transformation():
 
 SCHEDULES = [
     ({"kind": "constant"}, lambda lr: optax.constant_schedule(lr)),
-    ({"kind": "linear_warmup", "warmup_steps": 50, "start_factor": 0.1},
-     lambda lr: optax.linear_schedule(0.1 * lr, lr, 50)),
-    ({"kind": "cosine_decay", "decay_steps": 200, "alpha": 0.05},
-     lambda lr: optax.cosine_decay_schedule(lr, 200, 0.05)),
-    ({"kind": "warmup_cosine", "warmup_steps": 30, "decay_steps": 250, "start_factor": 0.0,
-      "end_factor": 0.1},
-     lambda lr: optax.warmup_cosine_decay_schedule(0.0, lr, 30, 250, 0.1 * lr)),
-    ({"kind": "exponential_decay", "transition_steps": 40, "decay_rate": 0.7,
-      "transition_begin": 10, "staircase": True},
-     lambda lr: optax.exponential_decay(lr, 40, 0.7, 10, staircase=True)),
+    (
+        {"kind": "linear_warmup", "warmup_steps": 50, "start_factor": 0.1},
+        lambda lr: optax.linear_schedule(0.1 * lr, lr, 50),
+    ),
+    (
+        {"kind": "cosine_decay", "decay_steps": 200, "alpha": 0.05},
+        lambda lr: optax.cosine_decay_schedule(lr, 200, 0.05),
+    ),
+    (
+        {
+            "kind": "warmup_cosine",
+            "warmup_steps": 30,
+            "decay_steps": 250,
+            "start_factor": 0.0,
+            "end_factor": 0.1,
+        },
+        lambda lr: optax.warmup_cosine_decay_schedule(0.0, lr, 30, 250, 0.1 * lr),
+    ),
+    (
+        {
+            "kind": "exponential_decay",
+            "transition_steps": 40,
+            "decay_rate": 0.7,
+            "transition_begin": 10,
+            "staircase": True,
+        },
+        lambda lr: optax.exponential_decay(lr, 40, 0.7, 10, staircase=True),
+    ),
 ]
 
 
@@ -119,21 +166,34 @@ def test_schedule_equals_its_optax_namesake(spec, reference):
     ours = make_schedule(0.3, validate_schedule(spec, "schedule"))
     theirs = reference(0.3)
     steps = np.arange(0, 320)
-    np.testing.assert_allclose([float(ours(jnp.asarray(t, jnp.float32))) for t in steps],
-                               [float(theirs(t)) for t in steps], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        [float(ours(jnp.asarray(t, jnp.float32))) for t in steps],
+        [float(theirs(t)) for t in steps],
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
 def test_schedule_and_clip_norm_change_the_steps_of_any_optimizer():
-    base = {"objective": {"name": "rosenbrock"}, "steps": 20, "dtype": "float64",
-            "runs": [{"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-3}},
-                     {"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-3},
-                      "clip_norm": 1.0},
-                     {"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-3},
-                      "schedule": {"kind": "linear_warmup", "warmup_steps": 10}}]}
+    base = {
+        "objective": {"name": "rosenbrock"},
+        "steps": 20,
+        "dtype": "float64",
+        "runs": [
+            {"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-3}},
+            {"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-3}, "clip_norm": 1.0},
+            {
+                "optimizer": "gd",
+                "hyperparameters": {"learning_rate": 1e-3},
+                "schedule": {"kind": "linear_warmup", "warmup_steps": 10},
+            },
+        ],
+    }
     plain, clipped, warm = optcore.run(base)["runs"]
     x0 = np.array([-1.5, 2.0])
-    g0 = np.array([-2 * (1 - x0[0]) - 400 * x0[0] * (x0[1] - x0[0] ** 2),
-                   200 * (x0[1] - x0[0] ** 2)])
+    g0 = np.array(
+        [-2 * (1 - x0[0]) - 400 * x0[0] * (x0[1] - x0[0] ** 2), 200 * (x0[1] - x0[0] ** 2)]
+    )
     np.testing.assert_allclose(plain["trajectory"][1], x0 - 1e-3 * g0)
     np.testing.assert_allclose(clipped["trajectory"][1], x0 - 1e-3 * g0 / np.linalg.norm(g0))
     np.testing.assert_allclose(warm["trajectory"][1], x0)  # warmup starts at factor 0

@@ -45,8 +45,10 @@ CASES = [
 
 LOOKAHEAD_CASES = [
     ({"optimizer": "adam", "hyperparameters": {"learning_rate": 0.02}}, {"sync_period": 5}),
-    ({"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}},
-     {"sync_period": 3, "slow_step_size": 0.8}),
+    (
+        {"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}},
+        {"sync_period": 3, "slow_step_size": 0.8},
+    ),
 ]
 
 
@@ -57,8 +59,9 @@ def _case_id(case):
 
 # -- objectives, once in jax and once in numpy ---------------------------------------------
 
+
 def rosenbrock_grad_np(params):
-    (x, y), = params
+    ((x, y),) = params
     return [np.array([-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)])]
 
 
@@ -105,18 +108,17 @@ def _reference(name, hp):
 
 
 def _assert_paths_equal(jax_path, np_path):
-    np.testing.assert_allclose(np.asarray(jax_path), np.asarray(np_path), rtol=1e-8,
-                               atol=1e-10)
+    np.testing.assert_allclose(np.asarray(jax_path), np.asarray(np_path), rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_rule_matches_numpy_on_rosenbrock(case):
     name, hp = case
-    expected = ref.trajectory(_reference(name, hp), [np.array(START)], rosenbrock_grad_np,
-                              STEPS)
+    expected = ref.trajectory(_reference(name, hp), [np.array(START)], rosenbrock_grad_np, STEPS)
     with jax.enable_x64(True):
-        path = jax_trajectory(optimizers.get(name, **hp), jnp.asarray(START, jnp.float64),
-                              rosenbrock_jax)
+        path = jax_trajectory(
+            optimizers.get(name, **hp), jnp.asarray(START, jnp.float64), rosenbrock_jax
+        )
     _assert_paths_equal(path, [p[0] for p in expected[1:]])
     assert not np.allclose(expected[-1][0], START), "the run must move"
 
@@ -135,33 +137,45 @@ def test_rule_matches_numpy_per_layer_on_a_two_leaf_pytree(case):
 @pytest.mark.parametrize("inner,hp", LOOKAHEAD_CASES)
 def test_lookahead_matches_numpy_with_slow_weights_in_state(inner, hp):
     np_inner = _reference(inner["optimizer"], inner["hyperparameters"])
-    expected = ref.trajectory(ref.Lookahead(np_inner, **hp), [W0, np.zeros(2)], pytree_grad_np,
-                              STEPS)
+    expected = ref.trajectory(
+        ref.Lookahead(np_inner, **hp), [W0, np.zeros(2)], pytree_grad_np, STEPS
+    )
     with jax.enable_x64(True):
         params0 = {"W": jnp.asarray(W0), "b": jnp.zeros(2, jnp.float64)}
-        path = jax_trajectory(optimizers.get("lookahead", inner=inner, **hp), params0,
-                              pytree_loss_jax)
+        path = jax_trajectory(
+            optimizers.get("lookahead", inner=inner, **hp), params0, pytree_loss_jax
+        )
     _assert_paths_equal(path["W"], [p[0] for p in expected[1:]])
     _assert_paths_equal(path["b"], [p[1] for p in expected[1:]])
 
 
 def _runner_job(runs):
-    return {"objective": {"name": "rosenbrock"}, "runs": runs, "init": {"point": START},
-            "steps": STEPS, "dtype": "float64", "record": {"every": 1}}
+    return {
+        "objective": {"name": "rosenbrock"},
+        "runs": runs,
+        "init": {"point": START},
+        "steps": STEPS,
+        "dtype": "float64",
+        "record": {"every": 1},
+    }
 
 
 def test_runner_with_traced_hyperparameters_matches_numpy_for_every_seed_rule():
     runs = [{"optimizer": n, "hyperparameters": hp} for n, hp in CASES]
-    runs += [{"optimizer": "lookahead", "hyperparameters": hp, "inner": inner}
-             for inner, hp in LOOKAHEAD_CASES]
+    runs += [
+        {"optimizer": "lookahead", "hyperparameters": hp, "inner": inner}
+        for inner, hp in LOOKAHEAD_CASES
+    ]
     result = optcore.run(_runner_job(runs))
     for run, (name, hp) in zip(result["runs"], CASES, strict=False):
-        expected = ref.trajectory(_reference(name, hp), [np.array(START)], rosenbrock_grad_np,
-                                  STEPS)
+        expected = ref.trajectory(
+            _reference(name, hp), [np.array(START)], rosenbrock_grad_np, STEPS
+        )
         _assert_paths_equal(run["trajectory"], [p[0] for p in expected])
         assert run["steps"] == STEPS and run["status"] == "max_steps"
-    for run, (inner, hp) in zip(result["runs"][len(CASES):], LOOKAHEAD_CASES, strict=True):
+    for run, (inner, hp) in zip(result["runs"][len(CASES) :], LOOKAHEAD_CASES, strict=True):
         np_inner = _reference(inner["optimizer"], inner["hyperparameters"])
-        expected = ref.trajectory(ref.Lookahead(np_inner, **hp), [np.array(START)],
-                                  rosenbrock_grad_np, STEPS)
+        expected = ref.trajectory(
+            ref.Lookahead(np_inner, **hp), [np.array(START)], rosenbrock_grad_np, STEPS
+        )
         _assert_paths_equal(run["trajectory"], [p[0] for p in expected])

@@ -1,0 +1,22 @@
+"""Timing helpers shared by the benchmarks: best-of-n wall time of warm calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best_time(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
+    """Seconds of the fastest of ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def row(name: str, seconds: float, extra: str = "") -> str:
+    return f"  {name:<44s} {seconds * 1e3:10.2f} ms  {extra}"

@@ -1,0 +1,224 @@
+"""The fused runner: sweeps, compilation reuse, stopping, divergence, records."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import optcore
+from optcore.runner import JobRunner
+from optcore.spec import parse_job
+
+BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+
+
+@contextlib.contextmanager
+def count_compilations():
+    """Counts XLA backend compilations, as JAX itself reports them."""
+    events: list[str] = []
+
+    def listener(event, duration, **kwargs):
+        if event == BACKEND_COMPILE:
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def job(runs, **extra):
+    doc = {"objective": {"name": "rosenbrock"}, "runs": runs, "steps": 300, "record": {"every": 1}}
+    doc.update(extra)
+    return doc
+
+
+def test_a_sweep_equals_the_same_runs_one_by_one():
+    rates = [1e-3, 3e-3, 1e-2]
+    swept = optcore.run(
+        job([{"optimizer": "adam", "sweep": {"learning_rate": rates, "b1": [0.8, 0.9]}}])
+    )["runs"]
+    assert len(swept) == 6
+    assert swept[0]["label"] == "adam(learning_rate=0.001, b1=0.8)"
+    i = 0
+    for lr in rates:
+        for b1 in (0.8, 0.9):
+            alone = optcore.run(
+                job([{"optimizer": "adam", "hyperparameters": {"learning_rate": lr, "b1": b1}}])
+            )["runs"][0]
+            assert swept[i]["hyperparameters"] == alone["hyperparameters"]
+            np.testing.assert_allclose(swept[i]["trajectory"], alone["trajectory"], rtol=1e-6)
+            np.testing.assert_allclose(swept[i]["loss"], alone["loss"], rtol=1e-5)
+            i += 1
+
+
+def test_a_new_learning_rate_seed_start_or_tolerance_compiles_nothing():
+    runs = [
+        {"optimizer": "ranger_lars", "hyperparameters": {"learning_rate": 0.01}},
+        {"optimizer": "rmsprop", "sweep": {"learning_rate": [1e-3, 1e-2]}},
+        {"optimizer": "lookahead", "inner": {"optimizer": "nesterov"}},
+    ]
+    first = job(runs, seed=1, init={"point": [-1.5, 2.0]}, stopping={"tolerance": 1e-12})
+    with count_compilations() as warmup:
+        a = optcore.run(first)
+    assert len(warmup) >= 1  # the first job compiles: the counter sees compilations
+    second = job(
+        [
+            {**runs[0], "hyperparameters": {"learning_rate": 0.02, "b1": 0.9}},
+            {**runs[1], "sweep": {"learning_rate": [5e-4, 2e-3]}},
+            {**runs[2], "hyperparameters": {"sync_period": 9, "slow_step_size": 0.3}},
+        ],
+        seed=7,
+        init={"point": [0.5, -0.5]},
+        stopping={"tolerance": 1e-9},
+    )
+    with count_compilations() as again:
+        b = optcore.run(second)
+    assert again == []
+    assert b["timing"]["compile_ms"] == 0.0
+    assert b["runs"][0]["trajectory"][0] == [0.5, -0.5]
+    assert a["runs"][0]["final"] != b["runs"][0]["final"]
+
+
+def test_divergence_ends_one_run_with_the_step_and_spares_its_group():
+    result = optcore.run(job([{"optimizer": "gd", "sweep": {"learning_rate": [0.1, 1e-4]}}]))
+    blown, fine = result["runs"]
+    assert blown["status"] == "diverged"
+    assert 0 < blown["diverged_at"] < 20
+    assert blown["steps"] <= blown["diverged_at"]
+    assert all(v is None or np.isfinite(v) for v in blown["loss"])
+    json.dumps(result, allow_nan=False)  # finite floats only
+    assert fine["status"] == "max_steps" and fine["steps"] == 300
+    alone = optcore.run(job([{"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-4}}]))
+    np.testing.assert_allclose(fine["trajectory"], alone["runs"][0]["trajectory"], rtol=1e-6)
+
+
+def test_tolerance_stops_a_run_when_a_step_moves_less_than_it():
+    result = optcore.run(
+        job(
+            [{"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}}],
+            steps=20000,
+            dtype="float64",
+            stopping={"tolerance": 1e-9},
+            record={"every": 1},
+        )
+    )
+    run = result["runs"][0]
+    assert run["status"] == "converged" and run["steps"] < 20000
+    last_move = np.linalg.norm(np.subtract(run["trajectory"][-1], run["trajectory"][-2]))
+    assert last_move <= 1e-9
+    moves = np.linalg.norm(np.diff(np.asarray(run["trajectory"][:-1]), axis=0), axis=1)
+    assert np.all(moves > 1e-9)  # it did not stop earlier than it should
+
+
+def test_float64_shows_convergence_to_1e_12():
+    run = optcore.run(
+        job(
+            [{"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}}],
+            steps=20000,
+            dtype="float64",
+            stopping={"target_loss": 1e-12},
+        )
+    )["runs"][0]
+    assert run["status"] == "converged"
+    assert run["final"]["loss"] <= 1e-12
+    np.testing.assert_allclose(run["final"]["params"], [1.0, 1.0], atol=1e-5)
+
+
+def test_gradient_tolerance_stops_before_the_update():
+    run = optcore.run(
+        job(
+            [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.05}}],
+            steps=5000,
+            stopping={"grad_tolerance": 1e-1},
+        )
+    )["runs"][0]
+    assert run["status"] == "converged"
+    assert run["grad_norm"][-1] <= 1e-1
+    assert all(g > 1e-1 for g in run["grad_norm"][:-1])
+
+
+def test_records_every_nth_step_and_the_final_one():
+    run = optcore.run(job([{"optimizer": "adam"}], steps=95, record={"every": 10}))["runs"][0]
+    assert run["step"] == [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
+    assert len(run["loss"]) == len(run["grad_norm"]) == len(run["trajectory"]) == 11
+    assert run["trajectory"][0] == [-1.5, 2.0]
+    assert run["trajectory"][-1] == run["final"]["params"]
+    assert run["loss"][-1] == run["final"]["loss"]
+
+
+def test_chunks_report_progress_and_give_the_same_result_as_one_chunk():
+    doc = job([{"optimizer": "adam"}, {"optimizer": "lamb"}], steps=1000, record={"every": 25})
+    runner = JobRunner(parse_job(doc), chunk_steps=300)
+    progress = list(runner.chunks())
+    assert [p.chunk for p in progress] == [1, 2, 3, 4]
+    assert progress[-1].steps_done == 1000 and progress[-1].running == 0
+    chunked = runner.result()
+    whole = optcore.run(doc)
+    for a, b in zip(chunked["runs"], whole["runs"], strict=True):
+        assert a["step"] == b["step"]
+        np.testing.assert_allclose(a["trajectory"], b["trajectory"], rtol=1e-6)
+
+
+def test_noisy_objective_is_reproducible_by_seed_and_shared_across_runs():
+    def noisy(seed, runs):
+        return optcore.run(
+            {"objective": {"name": "noisy_quadratic"}, "runs": runs, "steps": 200, "seed": seed}
+        )["runs"]
+
+    sgd = {"optimizer": "sgd", "hyperparameters": {"learning_rate": 0.05}}
+    a, b, c = noisy(3, [sgd])[0], noisy(3, [sgd])[0], noisy(4, [sgd])[0]
+    assert a["loss"] == b["loss"]
+    assert a["loss"] != c["loss"]
+    swept = noisy(0, [{**sgd, "sweep": {"seed": [3, 4]}}])
+    assert swept[0]["loss"] == pytest.approx(a["loss"], rel=1e-5)
+    assert swept[1]["loss"] == pytest.approx(c["loss"], rel=1e-5)
+
+
+def test_result_document_has_the_designed_fields():
+    result = optcore.run(
+        job(
+            [
+                {
+                    "optimizer": "adam",
+                    "label": "fast adam",
+                    "hyperparameters": {"learning_rate": 0.01},
+                }
+            ],
+            record={"every": 50, "landscape": {"resolution": [21, 11]}},
+        )
+    )
+    assert set(result) >= {
+        "id",
+        "status",
+        "objective",
+        "runs",
+        "landscape",
+        "timing",
+        "device",
+        "versions",
+    }
+    run = result["runs"][0]
+    assert run["label"] == "fast adam"
+    assert run["hyperparameters"] == {"learning_rate": 0.01, "b1": 0.9, "b2": 0.999, "eps": 1e-8}
+    assert set(run) >= {
+        "status",
+        "steps",
+        "diverged_at",
+        "final",
+        "best",
+        "step",
+        "loss",
+        "grad_norm",
+        "trajectory",
+    }
+    land = result["landscape"]
+    assert land["kind"] == "grid2d" and len(land["x"]) == 21 and len(land["y"]) == 11
+    assert len(land["z"]) == 11 and len(land["z"][0]) == 21
+    assert land["x"][0] == -2.0 and land["y"][-1] == 3.0  # the objective's default box
+    assert result["objective"]["minima"] == [[1.0, 1.0]]
