@@ -20,7 +20,7 @@ STATUS = {CONVERGED: "converged", DIVERGED: "diverged"}
 
 def finite(value: Any) -> Any:
     """A JSON-safe copy: numpy arrays to lists, non-finite floats to None."""
-    arr = np.asarray(value, dtype=np.float64)
+    arr = value if getattr(value, "dtype", None) == np.float64 else np.asarray(value, np.float64)
     if arr.ndim == 0:
         v = float(arr)
         return v if np.isfinite(v) else None
@@ -55,13 +55,20 @@ class GroupRecords:
 
     def __init__(self, runner: JobRunner, g: int):
         chunks = [records[g] for records in runner.records]
-        self.loss = np.concatenate([c.loss for c in chunks], axis=1)
-        self.grad_norm = np.concatenate([c.grad_norm for c in chunks], axis=1)
+
+        def joined(field: str) -> np.ndarray:  # float64 once here, not per run and list
+            return np.concatenate([getattr(c, field) for c in chunks], axis=1).astype(np.float64)
+
+        self.loss, self.grad_norm, self.params = (
+            joined("loss"),
+            joined("grad_norm"),
+            joined("params"),
+        )
         self.count = np.concatenate([c.valid for c in chunks], axis=1).sum(axis=1)
-        self.params = np.concatenate([c.params for c in chunks], axis=1)
-        self.final_loss = chunks[-1].final_loss
-        self.final_grad_norm = chunks[-1].final_grad_norm
+        self.final_loss = chunks[-1].final_loss.astype(np.float64)
+        self.final_grad_norm = chunks[-1].final_grad_norm.astype(np.float64)
         self.carry = runner.carries[g]
+        self.final_params = self.carry.params.astype(np.float64)
 
 
 def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict:
@@ -71,7 +78,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     steps = list(range(0, n * runner.program.every, runner.program.every))
     loss, grad_norm = rec.loss[b, :n], rec.grad_norm[b, :n]
     final_step = int(carry.step[b])
-    final_params = carry.params[b]
+    final_params = rec.final_params[b]
     status = int(carry.status[b])
     trajectory = rec.params[b, :n] if runner.program.record_params else None
     if n == 0 or steps[-1] != final_step:  # the last state, when it fell between records

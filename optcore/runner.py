@@ -9,7 +9,6 @@ length so progress can be reported and a cancel can land between chunks; a run t
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -33,21 +32,35 @@ def _get(config: dict, path: tuple[str, ...]):
     return config
 
 
+def _frozen(config: Any, traced: set, path: tuple = ()) -> Any:
+    """A hashable copy of a config with its traced numbers blanked: the group's identity."""
+    if path in traced:
+        return TRACED
+    if isinstance(config, dict):
+        return tuple((k, _frozen(v, traced, (*path, k))) for k, v in sorted(config.items()))
+    if isinstance(config, list):
+        return tuple(_frozen(v, traced, path) for v in config)
+    return config
+
+
 def group_runs(runs: list[PlannedRun]) -> list[Group]:
     """Runs grouped by optimizer structure: the config with its traced numbers blanked."""
-    members: dict[str, list[int]] = {}
-    shapes: dict[str, tuple[dict, tuple]] = {}
+    members: dict[Any, list[int]] = {}
+    first: dict[Any, tuple[dict, tuple]] = {}
+    known: dict[tuple, Any] = {}  # runs of one sweep share a structure unless `variant` differs
     for i, run in enumerate(runs):
-        paths = tuple(optimizers.traced_paths(run.config))
-        template = run.config
-        for path in paths:
-            template = _with(template, path, TRACED)
-        key = json.dumps(template, sort_keys=True)
-        members.setdefault(key, []).append(i)
-        shapes[key] = (template, paths)
+        if (run.spec_index, run.variant) not in known:
+            paths = tuple(optimizers.traced_paths(run.config))
+            key = _frozen(run.config, set(paths))
+            known[run.spec_index, run.variant] = key
+            first.setdefault(key, (run.config, paths))
+        members.setdefault(known[run.spec_index, run.variant], []).append(i)
     groups = []
     for key, idx in members.items():
-        template, paths = shapes[key]
+        config, paths = first[key]
+        template = config
+        for path in paths:
+            template = _with(template, path, TRACED)
         varying = tuple(len({_get(runs[i].config, p) for i in idx}) > 1 for p in paths)
         groups.append(Group(template, paths, tuple(idx), varying))
     return groups

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
@@ -144,6 +145,7 @@ class PlannedRun:
     seed: int
     start: list[float]
     spec_index: int
+    variant: tuple = ()  # the swept values that change the program (static ones)
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,7 @@ def _expand(
     combos = list(itertools.product(*sweep.values())) if sweep else [()]
     if len(combos) > MAX_RUNS:
         raise SpecError(f"{where}.sweep", f"{len(combos)} combinations; at most {MAX_RUNS}")
+    static = {h.name for h in optimizers.entry(run.optimizer).hypers if not h.is_traced}
     planned = []
     for combo in combos:
         chosen = dict(zip(sweep, combo, strict=True))
@@ -253,7 +256,8 @@ def _expand(
         if sweep:
             shown = ", ".join(f"{k}={_short(v)}" for k, v in zip(sweep, combo, strict=True))
             label = f"{label}({shown})"
-        planned.append(PlannedRun(label, config, seed, start, index))
+        variant = tuple((k, v) for k, v in zip(sweep, combo, strict=True) if k in static)
+        planned.append(PlannedRun(label, config, seed, start, index, variant))
     return planned
 
 
@@ -268,5 +272,5 @@ def _unique_labels(runs: list[PlannedRun]) -> list[PlannedRun]:
         n = seen.get(run.label, 0) + 1
         seen[run.label] = n
         label = run.label if n == 1 else f"{run.label} #{n}"
-        out.append(PlannedRun(label, run.config, run.seed, run.start, run.spec_index))
+        out.append(dataclasses.replace(run, label=label))
     return out

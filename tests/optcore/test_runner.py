@@ -96,6 +96,30 @@ def test_divergence_ends_one_run_with_the_step_and_spares_its_group():
     assert fine["status"] == "max_steps" and fine["steps"] == 300
     alone = optcore.run(job([{"optimizer": "gd", "hyperparameters": {"learning_rate": 1e-4}}]))
     np.testing.assert_allclose(fine["trajectory"], alone["runs"][0]["trajectory"], rtol=1e-6)
+    assert fine["best"]["step"] == alone["runs"][0]["best"]["step"]
+
+
+def test_fast_and_exact_paths_agree_on_records_and_best_step():
+    """A diverging neighbour sends its group down the exact path; a run alone takes the
+    fast one. Both must report the same records, best loss and best step."""
+    mixed = JobRunner(
+        parse_job(
+            job([{"optimizer": "momentum", "sweep": {"learning_rate": [2e-4, 0.1]}}], steps=512)
+        )
+    )
+    alone = JobRunner(
+        parse_job(
+            job([{"optimizer": "momentum", "hyperparameters": {"learning_rate": 2e-4}}], steps=512)
+        )
+    )
+    a, b = mixed.run()["runs"][0], alone.run()["runs"][0]
+    assert mixed.exact_chunks > 0 and alone.exact_chunks == 0
+    assert a["step"] == b["step"]
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
+    assert a["best"]["step"] == b["best"]["step"]
+    losses = np.asarray(b["loss"][:-1])  # every step recorded: best is their argmin
+    assert b["best"]["step"] == int(np.argmin(losses))
+    assert b["best"]["loss"] == pytest.approx(float(losses.min()), rel=1e-6)
 
 
 def test_tolerance_stops_a_run_when_a_step_moves_less_than_it():
@@ -150,6 +174,29 @@ def test_records_every_nth_step_and_the_final_one():
     assert run["trajectory"][0] == [-1.5, 2.0]
     assert run["trajectory"][-1] == run["final"]["params"]
     assert run["loss"][-1] == run["final"]["loss"]
+
+
+def test_runs_stopping_in_different_chunks_match_their_solo_runs():
+    rates = [0.05, 0.02, 0.01]
+    doc = job(
+        [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
+        steps=6000,
+        dtype="float64",
+        stopping={"target_loss": 1e-8},
+        record={"every": 10},
+    )
+    runner = JobRunner(parse_job(doc), chunk_steps=1000)
+    swept = runner.run()["runs"]
+    stopped_at = {r["steps"] for r in swept if r["status"] == "converged"}
+    assert len(stopped_at) >= 2  # they stop at different steps
+    for lr, run in zip(rates, swept, strict=True):
+        solo = optcore.run(
+            {**doc, "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": lr}}]}
+        )["runs"][0]
+        assert (run["status"], run["steps"]) == (solo["status"], solo["steps"])
+        np.testing.assert_allclose(run["final"]["params"], solo["final"]["params"], rtol=1e-9)
+        if run["status"] == "converged":
+            assert run["final"]["loss"] <= 1e-8 < run["loss"][-2]
 
 
 def test_chunks_report_progress_and_give_the_same_result_as_one_chunk():
