@@ -84,6 +84,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from worker.settings import get_settings
+
+    from .stack import run_forever
+
+    return run_forever(get_settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optserve", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="job document (JSON file, or - for stdin)")
     run.add_argument("-o", "--output", help="write the result document here")
     run.set_defaults(func=cmd_run)
+    up = sub.add_parser("up", help="start Redis, a worker and the API on this machine")
+    up.set_defaults(func=cmd_up)
     return parser
 
 

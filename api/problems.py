@@ -1,0 +1,109 @@
+"""Every error as RFC 9457 problem+json; one place maps our error types onto it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from optcore import SpecError
+
+MEDIA_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
+        self.status, self.detail, self.kind = status, detail, kind
+        self.headers, self.extra = headers or {}, extra
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    kind: str | None = None,
+    headers: dict | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": f"/problems/{kind}" if kind else "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def invalid(request: Request, errors: list[tuple[str, str]]) -> JSONResponse:
+    shown = "; ".join(f"{f or 'body'}: {m}" for f, m in errors[:3])
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return problem_response(
+        request,
+        422,
+        shown + more,
+        "invalid-job",
+        errors=[{"field": f, "message": m} for f, m in errors],
+    )
+
+
+def _loc(loc: tuple) -> str:
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "header", "path") else loc)
+    out = ""
+    for part in parts:
+        out = f"{out}[{part}]" if isinstance(part, int) else (f"{out}.{part}" if out else str(part))
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem):
+        return problem_response(request, exc.status, exc.detail, exc.kind, exc.headers, **exc.extra)
+
+    @app.exception_handler(SpecError)
+    async def _spec(request: Request, exc: SpecError):
+        return invalid(request, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errors = []
+        for e in exc.errors():
+            if e.get("type") == "json_invalid":
+                errors.append(
+                    ("body", f"malformed JSON: {e.get('ctx', {}).get('error', '')}".rstrip(": "))
+                )
+            else:
+                errors.append((_loc(tuple(e.get("loc", ()))), e.get("msg", "invalid")))
+        return invalid(request, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return problem_response(
+            request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)
+        )

@@ -1,0 +1,19 @@
+"""/v1/optimizers and /v1/objectives: what can be asked for, with JSON Schemas."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from optcore import objectives, optimizers
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+@router.get("/optimizers", summary="Every optimizer, its update rule and hyperparameters")
+def list_optimizers() -> dict:
+    return {"optimizers": optimizers.catalog(), "schedules": optimizers.schedules_catalog()}
+
+
+@router.get("/objectives", summary="Every objective with its parameters, box and minima")
+def list_objectives() -> dict:
+    return {"objectives": objectives.catalog()}

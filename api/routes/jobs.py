@@ -1,0 +1,287 @@
+"""/v1/jobs: submit, inspect, list, cancel, stream progress, fetch results."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from optcore.spec import JobSpec, parse_job
+from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
+
+from ..deps import OwnerDep, SettingsDep, StoreDep
+from ..metrics import JOBS_SUBMITTED
+from ..problems import Problem
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+TASK = "optserve.run_job"
+RETRY_AFTER = "1"
+KEEPALIVE_MS = 10_000
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def job_doc(job: dict) -> dict:
+    base = f"/v1/jobs/{job['id']}"
+    return {
+        "id": job["id"],
+        "status": job["status"],
+        "created_at": _iso(job["created_at"]),
+        "started_at": _iso(job["started_at"]),
+        "finished_at": _iso(job["finished_at"]),
+        "attempts": job["attempts"],
+        "cancel_requested": job["cancel_requested"],
+        "progress": job["progress"],
+        "error": job["error"],
+        "summary": job["summary"],
+        "links": {"self": base, "result": f"{base}/result", "events": f"{base}/events"},
+    }
+
+
+def _owned(store: JobStore, job_id: str, owner: str) -> dict:
+    job = store.get_job(job_id)
+    if job is None or job["owner"] != owner:  # another owner's job does not exist for you
+        raise Problem(404, f"no job {job_id}", kind="not-found")
+    return job
+
+
+def _with_retry(response: Response, job: dict) -> None:
+    if job["status"] not in FINAL:
+        response.headers["Retry-After"] = RETRY_AFTER
+
+
+def fingerprint(job: JobSpec) -> str:
+    """What makes two request bodies the same request: their normalised job document."""
+    spec = job.model_dump(mode="json", exclude_none=True)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _summary(spec: JobSpec, runs: int) -> dict:
+    return {
+        "objective": spec.objective.name or "expression",
+        "runs": runs,
+        "steps": spec.steps,
+        "optimizers": sorted({r.optimizer for r in spec.runs}),
+    }
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a job",
+    responses={
+        202: {"description": "Accepted; poll Location"},
+        409: {"description": "Idempotency-Key in use by a request in flight"},
+        422: {"description": "Invalid job (problem+json naming each field)"},
+    },
+)
+def submit_job(
+    request: Request,
+    response: Response,
+    owner: OwnerDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    job: Annotated[JobSpec, Body()],
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> dict:
+    parsed = parse_job(job)  # the catalog checks: SpecError becomes a 422
+    if len(parsed.runs) * job.steps > settings.max_run_steps:
+        raise Problem(
+            422,
+            f"runs x steps = {len(parsed.runs) * job.steps:,} exceeds the limit "
+            f"of {settings.max_run_steps:,}",
+            kind="invalid-job",
+            errors=[{"field": "steps", "message": "too much work for one job"}],
+        )
+    spec = job.model_dump(mode="json", exclude_none=True)
+    job_id = uuid.uuid4().hex
+    if idempotency_key is not None:
+        state, first = store.claim_idempotency(owner, idempotency_key, fingerprint(job), job_id)
+        if state == "mismatch":
+            raise Problem(
+                422,
+                "this Idempotency-Key was used with a different request body",
+                kind="idempotency-key-reused",
+            )
+        if state == "in_progress":
+            raise Problem(
+                409,
+                "a request with this Idempotency-Key is still being processed",
+                kind="idempotency-key-in-use",
+                headers={"Retry-After": RETRY_AFTER},
+            )
+        if state == "replay":
+            existing = _owned(store, first, owner)
+            response.headers["Location"] = f"/v1/jobs/{first}"
+            response.headers["Idempotent-Replayed"] = "true"
+            _with_retry(response, existing)
+            return job_doc(existing)
+    created = store.create_job(job_id, owner, spec, _summary(job, len(parsed.runs)))
+    try:
+        request.app.state.celery.send_task(TASK, args=[job_id], queue=settings.queue)
+    except Exception as exc:  # the broker is down: nothing may stay half-submitted
+        store.finish(job_id, "failed", {"type": "not_enqueued", "detail": str(exc)})
+        if idempotency_key is not None:
+            store.release_idempotency(owner, idempotency_key)
+        raise Problem(503, "the job queue is unavailable; try again", kind="queue-down") from exc
+    if idempotency_key is not None:
+        store.complete_idempotency(owner, idempotency_key)
+    JOBS_SUBMITTED.inc()
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    _with_retry(response, created)
+    return job_doc(created)
+
+
+def _cursor_secret(request: Request) -> bytes:
+    state = request.app.state
+    if getattr(state, "cursor_secret", None) is None:
+        state.cursor_secret = state.store.secret()
+    return state.cursor_secret
+
+
+def _encode_cursor(request: Request, after: tuple[float, str]) -> str:
+    raw = json.dumps([after[0], after[1]]).encode()
+    sig = hmac.new(_cursor_secret(request), raw, "sha256").digest()[:12]
+    return base64.urlsafe_b64encode(sig + raw).decode().rstrip("=")
+
+
+def _decode_cursor(request: Request, cursor: str) -> tuple[float, str]:
+    try:
+        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sig, raw = blob[:12], blob[12:]
+        if not hmac.compare_digest(
+            sig, hmac.new(_cursor_secret(request), raw, "sha256").digest()[:12]
+        ):
+            raise ValueError
+        score, job_id = json.loads(raw)
+        return float(score), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise Problem(
+            422,
+            "cursor is not one this API issued",
+            kind="invalid-cursor",
+            errors=[{"field": "cursor", "message": "invalid cursor"}],
+        ) from exc
+
+
+@router.get("", summary="List your jobs, newest first")
+def list_jobs(
+    request: Request,
+    owner: OwnerDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> dict:
+    size = min(limit or settings.page_size, settings.max_page_size)
+    page = store.list_jobs(owner, size, _decode_cursor(request, cursor) if cursor else None)
+    doc: dict = {"items": [job_doc(j) for j in page.items]}
+    if page.next_after is not None:
+        token = _encode_cursor(request, page.next_after)
+        doc["next_cursor"] = token
+        doc["next"] = f"/v1/jobs?limit={size}&cursor={token}"
+    return doc
+
+
+@router.get("/{job_id}", summary="A job's status and progress")
+def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
+    job = _owned(store, job_id, owner)
+    _with_retry(response, job)
+    return job_doc(job)
+
+
+@router.get(
+    "/{job_id}/result",
+    summary="The result document of a finished job",
+    responses={
+        409: {"description": "Not finished (problem+json with its status)"},
+        410: {"description": "The result expired"},
+    },
+)
+def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) -> Response:
+    job = _owned(store, job_id, owner)
+    if job["status"] != SUCCEEDED:
+        headers = {"Retry-After": RETRY_AFTER} if job["status"] not in FINAL else None
+        raise Problem(
+            409,
+            f"job {job_id} is {job['status']}; it has no result"
+            + (" yet" if job["status"] in (QUEUED, RUNNING) else ""),
+            kind="no-result",
+            job_status=job["status"],
+            headers=headers,
+        )
+    data = store.result_bytes(job_id)
+    if data is None:
+        raise Problem(410, f"the result of job {job_id} has expired", kind="expired")
+    headers = {}
+    if data[:2] == GZIP_MAGIC:
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"  # stored compressed: sent as it is
+        else:
+            data = gzip.decompress(data)
+    return Response(data, media_type="application/json", headers=headers)
+
+
+@router.delete("/{job_id}", status_code=202, summary="Cancel a job")
+def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
+    job = _owned(store, job_id, owner)
+    if job["status"] in FINAL:
+        raise Problem(
+            409, f"job {job_id} already {job['status']}", kind="finished", job_status=job["status"]
+        )
+    store.request_cancel(job_id)  # queued: canceled now; running: at its next chunk
+    job = store.get_job(job_id)
+    _with_retry(response, job)
+    return job_doc(job)
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Server-Sent Events: progress, then a final event",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def job_events(
+    job_id: str,
+    owner: OwnerDep,
+    store: StoreDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    _owned(store, job_id, owner)
+    start = last_event_id or "0-0"
+
+    def stream():
+        after = start
+        yield "retry: 2000\n\n"
+        while True:
+            events = store.read_events(job_id, after, block_ms=KEEPALIVE_MS)
+            if not events:
+                job = store.get_job(job_id)
+                if job is None:
+                    return
+                if job["status"] in FINAL:  # ended, and its events expired
+                    yield f"event: end\ndata: {json.dumps({'status': job['status']})}\n\n"
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            for event_id, kind, data in events:
+                after = event_id
+                yield f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+                if kind == "end":
+                    return
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,86 @@
+"""Starting the real stack for tests: redis-server, a Celery worker and uvicorn on free ports."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from api.stack import Stack
+from worker.settings import Settings
+from worker.store import FINAL, JobStore
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_settings(data: Path, **overrides) -> Settings:
+    """Short timeouts so that crash recovery happens within a test."""
+    values = dict(
+        data=data,
+        port=free_port(),
+        redis_port=free_port(),
+        chunk_steps=20_000,
+        task_soft_time_limit=25,
+        task_time_limit=30,
+        visibility_timeout=35,
+        restore_interval=1,
+        restore_throttle=1,
+        job_lease=5,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def start_stack(data: Path, **overrides) -> Stack:
+    stack = Stack(stack_settings(data, **overrides), logs=data / "logs")
+    try:
+        stack.start()
+        stack.wait_worker_ready()
+    except Exception:
+        stack.stop_all()
+        raise
+    return stack
+
+
+def store_of(stack: Stack) -> JobStore:
+    return JobStore.from_url(stack.settings.broker_url)
+
+
+def wait_for(client: httpx.Client, job_id: str, statuses=FINAL, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def long_job(runs: int = 1500, steps: int = 1_000_000) -> dict:
+    """A job of a few seconds: a wide learning-rate sweep, many steps."""
+    rates = [1e-4 * (1 + i / runs) for i in range(runs)]
+    return {
+        "objective": {"name": "rosenbrock"},
+        "steps": steps,
+        "runs": [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
+        "record": {"every": 10_000},
+    }
+
+
+FIGURE1 = Path(__file__).resolve().parents[2] / "examples" / "figure1.json"

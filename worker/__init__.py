@@ -1,0 +1,1 @@
+"""The optserve worker: the Celery app, its task and the Redis job store."""

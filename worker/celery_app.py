@@ -1,0 +1,47 @@
+"""The Celery app: every setting of the worker in one place, with why where it guards a
+guarantee. Start a worker with ``celery -A worker.celery_app worker -Q cpu``.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from .settings import Settings, get_settings
+
+
+def make_app(settings: Settings, include: tuple[str, ...] = ("worker.tasks",)) -> Celery:
+    app = Celery("optserve", broker=settings.broker_url, include=list(include))
+    app.conf.update(
+        # JSON only: a broker message is never unpickled.
+        task_serializer="json",
+        accept_content=["json"],
+        # Results live in worker.store, never in Celery's result backend or in messages.
+        task_ignore_result=True,
+        result_backend=None,
+        # Acked after the job ran, so a worker that dies mid-job does not lose it...
+        task_acks_late=True,
+        # ...and a killed pool child sends its job back to the queue instead of failing it.
+        task_reject_on_worker_lost=True,
+        # A worker holds one job at a time: a long job never keeps another waiting behind it.
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_time_limit,
+        # Unacked jobs of a dead worker come back after the visibility timeout, which is longer
+        # than the hard time limit so that a job still running is never handed out twice.
+        broker_transport_options={
+            "visibility_timeout": settings.visibility,
+            "unacked_restore_interval": settings.restore_interval,
+            "unacked_restore_throttle": settings.restore_throttle,
+        },
+        task_default_queue=settings.queue,
+        # JAX is not fork-safe: pool children are spawned, and JAX starts only in them
+        # (worker.jobs imports optcore when the first job runs, never in the parent).
+        worker_pool_start_method="spawn",
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    return app
+
+
+settings = get_settings()
+app = make_app(settings)
