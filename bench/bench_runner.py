@@ -33,9 +33,8 @@ def rosenbrock(x):
     return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
 
 
-def bare_scan(lr: float, every: int):
-    """What a careful user writes by hand: jit(scan) with Adam, records every ``every`` steps."""
-    opt = optax.adam(lr)
+def bare_scan(opt: optax.GradientTransformation, every: int):
+    """What a careful user writes by hand: jit(scan), records every ``every`` steps."""
 
     def step(carry, _):
         x, state = carry
@@ -49,8 +48,7 @@ def bare_scan(lr: float, every: int):
         return carry, (loss[0], gnorm[0], x)
 
     def run(x0):
-        _, records = jax.lax.scan(block, (x0, opt.init(x0)), length=STEPS // every)
-        return records
+        return jax.lax.scan(block, (x0, opt.init(x0)), length=STEPS // every)[1]
 
     return run
 
@@ -73,7 +71,7 @@ def _runner_time(job) -> float:
 
 def single_run():
     x0 = jnp.asarray(START, jnp.float32)
-    bare = jax.jit(bare_scan(0.01, 1))
+    bare = jax.jit(bare_scan(optax.adam(0.01), 1))
     t_bare = best_time(lambda: jax.device_get(bare(x0)))
     t_lists = best_time(lambda: _as_lists(jax.device_get(bare(x0))))
     job = {
@@ -138,23 +136,8 @@ def sweep():
     every = 100
 
     def bare_sweep(lrs, x0):
-        def one(lr):
-            opt = optax.inject_hyperparams(optax.adam)(learning_rate=lr)
-
-            def step(carry, _):
-                x, state = carry
-                loss, g = jax.value_and_grad(rosenbrock)(x)
-                updates, state = opt.update(g, state, x)
-                return (optax.apply_updates(x, updates), state), (loss, optax.tree.norm(g))
-
-            def block(carry, _):
-                x = carry[0]
-                carry, (loss, gnorm) = jax.lax.scan(step, carry, length=every)
-                return carry, (loss[0], gnorm[0], x)
-
-            return jax.lax.scan(block, (x0, opt.init(x0)), length=STEPS // every)[1]
-
-        return jax.vmap(one)(lrs)
+        adam = optax.inject_hyperparams(optax.adam)
+        return jax.vmap(lambda lr: bare_scan(adam(learning_rate=lr), every)(x0))(lrs)
 
     bare = jax.jit(bare_sweep)
     x0 = jnp.asarray(START, jnp.float32)

@@ -12,7 +12,7 @@ from .settings import Settings, get_settings
 def make_app(settings: Settings, include: tuple[str, ...] = ("worker.tasks",)) -> Celery:
     app = Celery("optserve", broker=settings.broker_url, include=list(include))
     app.conf.update(
-        # JSON only: a broker message is never unpickled.
+        # JSON only: broker messages are decoded by a JSON parser and nothing else.
         task_serializer="json",
         accept_content=["json"],
         # Results live in worker.store, never in Celery's result backend or in messages.

@@ -7,6 +7,8 @@ lamb's trust ratio, heavy-ball and Nesterov momentum); the rest lives in ``trans
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 import optax
 
@@ -126,26 +128,27 @@ RECTIFIED_TRUST_HYPERS = (
     SLOW,
 )
 
+GD = Entry(
+    "gd",
+    "gradient descent",
+    "Plain gradient descent: a fixed step against the gradient.",
+    (lr(1e-3),),
+    lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
+    latex=r"\theta_{t+1} = \theta_t - \eta \nabla_\theta F(\theta_t)",
+    reference="Cauchy 1847",
+)
+# sgd is the same rule; its stochasticity comes from the objective's batch_size
+SGD = dataclasses.replace(
+    GD,
+    name="sgd",
+    summary="Stochastic gradient descent: the gd rule on minibatch gradients.",
+    latex=r"\theta_{t+1} = \theta_t - \eta \nabla_\theta \mathcal{L}_{B_t}(\theta_t)",
+    reference="Robbins & Monro 1951",
+)
+
 ENTRIES: tuple[Entry, ...] = (
-    Entry(
-        "gd",
-        "gradient descent",
-        "Plain gradient descent: a fixed step against the gradient.",
-        (lr(1e-3),),
-        lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
-        latex=r"\theta_{t+1} = \theta_t - \eta \nabla_\theta F(\theta_t)",
-        reference="Cauchy 1847",
-    ),
-    Entry(
-        "sgd",
-        "gradient descent",
-        "Stochastic gradient descent: the gd rule on minibatch gradients (the objective's "
-        "batch_size).",
-        (lr(1e-3),),
-        lambda h: optax.scale_by_learning_rate(h["learning_rate"]),
-        latex=r"\theta_{t+1} = \theta_t - \eta \nabla_\theta \mathcal{L}_{B_t}(\theta_t)",
-        reference="Robbins & Monro 1951",
-    ),
+    GD,
+    SGD,
     Entry(
         "momentum",
         "gradient descent",

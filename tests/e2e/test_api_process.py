@@ -44,3 +44,11 @@ def test_api_never_starts_an_xla_backend(service, client):
     assert (report["bad"], report["good"]) == (422, 202)
     assert report["backends"] == []  # validated, stored and queued: no JAX backend started
     assert wait_for(client, report["id"])["status"] == "succeeded"  # the worker ran it
+
+
+def test_worker_runs_jobs_in_spawned_pool_children(service, client):
+    job_id = client.post("/v1/jobs", json=json.loads(FIGURE1.read_text())).json()["id"]
+    assert wait_for(client, job_id)["status"] == "succeeded"
+    log = (service.logs / "worker.log").read_text()
+    assert "SpawnPoolWorker" in log  # worker_pool_start_method="spawn" is in force
+    assert "ForkPoolWorker" not in log
