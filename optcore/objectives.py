@@ -111,7 +111,10 @@ class Objective:
         return self.definition.minimum_value(self.dim, self.params)
 
     def cache_key(self) -> tuple:
-        return (self.name, self.dim, tuple(sorted(self.params.items())))
+        frozen = tuple(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(self.params.items())
+        )
+        return (self.name, self.dim, frozen)
 
     def describe(self) -> dict:
         return {
@@ -431,12 +434,8 @@ def resolve(spec: Mapping[str, Any], where: str = "objective") -> Objective:
     """Build an objective from ``{"name": ..., "params": {...}}``; errors name the field."""
     if not isinstance(spec, Mapping):
         raise SpecError(where, "must be an object with a 'name'")
-    if "expression" in spec:
-        raise SpecError(
-            join_field(where, "expression"),
-            "expression objectives are not available in this version; "
-            f"use one of: {', '.join(DEFINITIONS)}",
-        )
+    if spec.get("expression") is not None:
+        return expression_objective(spec, where)
     name = spec.get("name")
     if name not in DEFINITIONS:
         raise SpecError(
@@ -449,6 +448,32 @@ def resolve(spec: Mapping[str, Any], where: str = "objective") -> Objective:
     )
     dim = params.pop("dim", 2)
     return Objective(definition, params, dim)
+
+
+EXPRESSION_BOX = [[-2.0, 2.0], [-2.0, 2.0]]
+
+
+def expression_objective(spec: Mapping[str, Any], where: str = "objective") -> Objective:
+    """``{"expression": "...", "variables": [...]}``: compiled by optcore.expressions."""
+    from .expressions import compile_expression
+
+    if spec.get("name") not in (None, "expression"):
+        raise SpecError(join_field(where, "name"), "give either a name or an expression")
+    variables = spec.get("variables") or ["x", "y"]
+    fn = compile_expression(spec["expression"], variables)
+    definition = Definition(
+        "expression",
+        "A function given as text.",
+        spec["expression"],
+        fn,
+        (),
+        _repeat([0.5]),
+        [list(b) for b in spec.get("box") or EXPRESSION_BOX],
+        lambda d, p: None,
+        lambda d, p: None,
+    )
+    params = {"expression": spec["expression"], "variables": list(variables)}
+    return Objective(definition, params, len(variables))
 
 
 def get(name: str, **params: Any) -> Objective:

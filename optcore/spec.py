@@ -52,10 +52,19 @@ class RunSpec(OptimizerSpec):
 
 
 class ObjectiveSpec(Strict):
-    name: str | None = None
+    name: str | None = Field(None, description="a name from GET /v1/objectives")
     params: dict[str, Any] = Field(default_factory=dict)
-    expression: str | None = None
-    variables: list[str] | None = None
+    expression: str | None = Field(
+        None,
+        description="instead of a name: a formula in the variables, e.g. "
+        "'(1 - x)**2 + 100*(y - x**2)**2' (+ - * / **, sin cos tan exp log sqrt abs tanh, pi, e)",
+    )
+    variables: list[str] | None = Field(
+        None, description='the expression\'s variables, in order (default ["x", "y"])'
+    )
+    box: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
+        None, description="plotting box of an expression objective"
+    )
 
 
 class StoppingSpec(Strict):
