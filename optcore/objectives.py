@@ -78,6 +78,12 @@ class Objective:
     params: dict[str, Any]
     dim: int
 
+    vector = True  # parameters are one vector; a start point applies
+    has_validation = False
+
+    def init_params(self, key: jax.Array, dtype=jnp.float32) -> jax.Array:
+        return jnp.asarray(self.start, dtype)
+
     @property
     def name(self) -> str:
         return self.definition.name
@@ -89,10 +95,12 @@ class Objective:
     def value(self, x: jax.Array) -> jax.Array:
         return self.definition.fn(x, self.params)
 
-    def loss(self, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    def loss(self, x: jax.Array, key: jax.Array | None = None, step=None) -> jax.Array:
+        """What the optimizer sees at ``step``; noisy objectives draw from (key, step)."""
         if self.definition.noise is None or key is None:
             return self.value(x)
-        return self.definition.noise(x, key, self.params)
+        draw = jax.random.fold_in(key, 0 if step is None else step)
+        return self.definition.noise(x, draw, self.params)
 
     @property
     def start(self) -> list[float]:
@@ -423,11 +431,15 @@ DEFINITIONS: dict[str, Definition] = {
 
 
 def names() -> list[str]:
-    return list(DEFINITIONS)
+    from . import learning
+
+    return [*DEFINITIONS, *learning.PARAMS]
 
 
 def catalog() -> list[dict]:
-    return [d.describe() for d in DEFINITIONS.values()]
+    from . import learning
+
+    return [d.describe() for d in DEFINITIONS.values()] + learning.catalog()
 
 
 def resolve(spec: Mapping[str, Any], where: str = "objective") -> Objective:
@@ -437,11 +449,13 @@ def resolve(spec: Mapping[str, Any], where: str = "objective") -> Objective:
     if spec.get("expression") is not None:
         return expression_objective(spec, where)
     name = spec.get("name")
+    from . import learning
+
+    if name in learning.PARAMS:
+        return learning.resolve(spec, where)
     if name not in DEFINITIONS:
-        raise SpecError(
-            join_field(where, "name"),
-            f"unknown objective {name!r}; known: {', '.join(DEFINITIONS)}",
-        )
+        known = ", ".join([*DEFINITIONS, *learning.PARAMS])
+        raise SpecError(join_field(where, "name"), f"unknown objective {name!r}; known: {known}")
     definition = DEFINITIONS[name]
     params = validate_params(
         definition.params, spec.get("params") or {}, join_field(where, "params"), "parameters"

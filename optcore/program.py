@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.extend.core
+import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
@@ -55,7 +56,8 @@ class Records(NamedTuple):
     loss: jax.Array  # [B, R]
     grad_norm: jax.Array  # [B, R]
     valid: jax.Array  # [B, R] the run was still going at that step
-    params: jax.Array  # [B, R, d] (d = 0 when not recorded)
+    params: jax.Array  # [B, R, d]: the params (or flattened) when recorded, else d = 0
+    validation: jax.Array  # [B, R] held-out loss ([B, R] zeros when none)
     final_loss: jax.Array  # [B] value at the params after the chunk
     final_grad_norm: jax.Array  # [B]
 
@@ -104,10 +106,11 @@ def _select(mask: jax.Array, new, old, axes):
     """Per run: the new pytree where mask, else the old; leaves shared by the group (axis
     None, such as step counts, which advance in lockstep) are always the new."""
 
-    def pick(axis, a, b):
-        if axis is None:
-            return a
+    def leaf(a, b):
         return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    def pick(axis, a, b):  # an axis may stand for a whole subtree (the params)
+        return a if axis is None else jax.tree.map(leaf, a, b)
 
     return jax.tree.map(pick, axes, new, old, is_leaf=lambda x: x is None)
 
@@ -133,35 +136,45 @@ def _depends(fn, args, batched: list[bool]) -> list[bool]:
 
 def state_axes(group: Group, objective: Objective, values, x0):
     """vmap axes of the optimizer state: 0 for per-run leaves, None for leaves shared by the
-    group, such as step counts. Shared counts keep bias corrections (powers) scalar."""
+    group, such as step counts. Shared counts keep bias corrections (powers) scalar.
+    ``values`` is one run's (shared, varying); ``x0`` one run's params (shapes suffice)."""
 
     def init(v, x):
         return optimizer_of(group, v).init(x)
 
     state = jax.eval_shape(init, values, x0)
     leaves, treedef = jax.tree.flatten(state)
-    batched = _depends(init, (values, x0), [False, True, True])
+    per_run = len(jax.tree.leaves(x0))
+    value_flags = [False, True]  # shared, varying
+    batched = _depends(init, (values, x0), value_flags + [True] * per_run)
+    loss = jax.ShapeDtypeStruct((), jax.tree.leaves(x0)[0].dtype)
 
-    def update(v, x, g, loss, st):
+    def update(v, x, g, value, *st):
         return optimizer_of(group, v).update(
-            g, st, x, value=loss, grad=g, value_fn=objective.value
-        )[1]
+            g, treedef.unflatten(st), x, value=value, grad=g, value_fn=objective.value)[1]
 
     while True:  # the state's own leaves feed back: iterate to a fixed point
-        flags = [False, True, True, True, True, *batched]
-        new = _depends(
-            lambda v, x, g, loss, *st: update(v, x, g, loss, treedef.unflatten(st)),
-            (values, x0, x0, jnp.zeros((), x0.dtype), *leaves),
-            flags,
-        )
+        flags = value_flags + [True] * (2 * per_run + 1) + batched
+        new = _depends(update, (values, x0, x0, loss, *leaves), flags)
         merged = [a or b for a, b in zip(batched, new, strict=True)]
         if merged == batched:
             return treedef.unflatten([0 if b else None for b in batched])
         batched = merged
 
 
-def _all_finite(x) -> jax.Array:
-    return jnp.all(jnp.isfinite(x))
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _where(cond, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
+
+
+def _moved(new, old) -> jax.Array:
+    return optax.tree.norm(jax.tree.map(jnp.subtract, new, old))
+
+
+NO_SNAPSHOT, VECTOR, FLAT = "none", "vector", "flat"
 
 
 @dataclass(frozen=True)
@@ -173,8 +186,30 @@ class Program:
     every: int
     records_per_block: int
     blocks_per_chunk: int
-    record_params: bool
+    snapshot: str  # what of the params is recorded: VECTOR (<= 3-D), FLAT (for a plane), none
     stopping: tuple[bool, bool, bool]  # which of tolerance, grad_tolerance, target_loss apply
+
+    @property
+    def record_params(self) -> bool:
+        return self.snapshot != NO_SNAPSHOT
+
+    def _snap(self, params) -> jax.Array:
+        if self.snapshot == VECTOR:
+            return params
+        if self.snapshot == FLAT:
+            return jax.flatten_util.ravel_pytree(params)[0]
+        return jnp.zeros((0,), jax.tree.leaves(params)[0].dtype)
+
+    def _held_out(self, params) -> jax.Array:
+        if self.objective.has_validation:
+            return self.objective.validation(params)
+        return jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+
+    def _first_params(self, x0, key):
+        """A run's starting params: its start point, or a network's seeded initialisation."""
+        if self.objective.vector:
+            return x0
+        return self.objective.init_params(jax.random.fold_in(key, 0), x0.dtype)
 
     @property
     def block_len(self) -> int:
@@ -184,29 +219,29 @@ class Program:
     def chunk_len(self) -> int:
         return self.block_len * self.blocks_per_chunk
 
-    def carry_axes(self, group: Group, values, x0) -> Carry:
+    def carry_axes(self, group: Group, values, params) -> Carry:
+        """``params``: the batched params (any pytree), for their shapes."""
         spec = jax.ShapeDtypeStruct
         shared, varying = values
         one_run = (spec(shared.shape, shared.dtype), spec(varying.shape[1:], varying.dtype))
-        axes = state_axes(group, self.objective, one_run, spec(x0.shape[1:], x0.dtype))
+        one_params = jax.tree.map(lambda a: spec(a.shape[1:], a.dtype), params)
+        axes = state_axes(group, self.objective, one_run, one_params)
         return Carry(0, axes, 0, 0, 0, 0, 0, 0)
 
     def init(self, hparams, starts, keys):
         def one(group, values, x0, key):
-            opt = optimizer_of(group, values)
+            params = self._first_params(x0, key)
             zero = jnp.zeros([], jnp.int32)
-            return Carry(
-                x0, opt.init(x0), key, zero, zero, zero - 1, jnp.asarray(jnp.inf, x0.dtype), zero
-            )
+            inf = jnp.asarray(jnp.inf, x0.dtype)
+            state = optimizer_of(group, values).init(params)
+            return Carry(params, state, key, zero, zero, zero - 1, inf, zero)
 
-        return tuple(
-            jax.vmap(
-                lambda v, x, k, g=g: one(g, v, x, k),
-                in_axes=(VALUE_AXES, 0, 0),
-                out_axes=self.carry_axes(g, hp, x0),
-            )(hp, x0, key)
-            for g, hp, x0, key in zip(self.groups, hparams, starts, keys, strict=True)
-        )
+        out = []
+        for g, hp, x0, key in zip(self.groups, hparams, starts, keys, strict=True):
+            params = jax.eval_shape(jax.vmap(self._first_params), x0, key)
+            out.append(jax.vmap(lambda v, x, k, g=g: one(g, v, x, k), in_axes=(VALUE_AXES, 0, 0),
+                                out_axes=self.carry_axes(g, hp, params))(hp, x0, key))
+        return tuple(out)
 
     def chunk(self, carries, hparams, limits: Limits):
         """The fast path over one chunk: ``(carries, records, needs_exact)``."""
@@ -239,7 +274,7 @@ class Program:
     def _fast_chunk(self, group: Group, carry: Carry, values, limits: Limits):
         axes, fast = self._blocks(group, carry, values, limits, self._fast_block)
         active = (carry.status == RUNNING) & (carry.step < limits.steps)
-        moved, ((loss, gnorm, xs), events) = jax.lax.scan(
+        moved, ((loss, gnorm, held, xs), events) = jax.lax.scan(
             lambda c, _: (lambda m, r, e: (m, (r, e)))(*fast(c, values)),
             carry,
             length=self.blocks_per_chunk,
@@ -248,110 +283,98 @@ class Program:
         needs_exact = jnp.any(active & (jnp.any(events, axis=0) | crosses))
         valid = jnp.broadcast_to(active[None, :, None], loss.shape)
         moved = _select(active, moved, carry, axes)  # runs stopped before stay put
-        return moved, self._records(moved, loss, gnorm, valid, xs), needs_exact
+        return moved, self._records(moved, loss, gnorm, valid, xs, held), needs_exact
 
     def _exact_chunk(self, group: Group, carry: Carry, values, limits: Limits):
         _, exact = self._blocks(group, carry, values, limits, self._exact_block)
-        carry, (loss, gnorm, valid, xs) = jax.lax.scan(
+        carry, (loss, gnorm, valid, held, xs) = jax.lax.scan(
             lambda c, _: (lambda m, r, _e: (m, r))(*exact(c, values)),
             carry,
             length=self.blocks_per_chunk,
         )
-        return carry, self._records(carry, loss, gnorm, valid, xs)
+        return carry, self._records(carry, loss, gnorm, valid, xs, held)
 
-    def _records(self, carry: Carry, loss, gnorm, valid, xs) -> Records:
+    def _records(self, carry: Carry, loss, gnorm, valid, xs, held) -> Records:
         def runs_first(a):  # [blocks, B, R, ...] -> [B, blocks * R, ...]
             a = jnp.moveaxis(a, 1, 0)
             return a.reshape(a.shape[0], -1, *a.shape[3:])
 
         final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(carry.params)
-        return Records(
-            runs_first(loss),
-            runs_first(gnorm),
-            runs_first(valid),
-            runs_first(xs),
-            final_loss,
-            jax.vmap(optax.tree.norm)(final_grad),
-        )
+        return Records(runs_first(loss), runs_first(gnorm), runs_first(valid), runs_first(xs),
+                       runs_first(held), final_loss, jax.vmap(optax.tree.norm)(final_grad))
 
-    def _sample(self, key):
-        if self.objective.stochastic:
-            return jax.random.split(key)
-        return key, None
-
-    def _recorded(self, step, state, x_of):
+    def _recorded(self, step, state, params_of):
         """A block: ``records_per_block`` times, record the first step, then take the rest
         of ``every`` steps without outputs. (A scan with per-step outputs inside the record
         loop costs a copy of them per record: three times a bare scan for a sweep.)"""
 
         def record(s, _):
-            x = x_of(s)
+            params = params_of(s)
             s, first = step(s)
             if self.every > 1:
                 s = jax.lax.fori_loop(0, self.every - 1, lambda i, s: step(s)[0], s)
-            return s, (*first, x if self.record_params else x[:0])
+            return s, (*first, self._held_out(params), self._snap(params))
 
         return jax.lax.scan(record, state, length=self.records_per_block)
+
+    def _loss_and_grad(self):
+        """(params, data key, step) -> loss, gradient; a network's batches come from the key
+        and the step, a noisy objective's draws too."""
+        objective = self.objective
+        value_and_grad = jax.value_and_grad(objective.loss)
+        if objective.stochastic:
+            return lambda x, key, t: value_and_grad(x, jax.random.fold_in(key, 1), t)
+        return lambda x, key, t: value_and_grad(x)
 
     def _fast_block(self, group: Group, c: Carry, values, limits: Limits):
         """Plain steps, as a hand-written scan would take them, noting (not acting on) what
         the exact path must look at: a non-finite value or a stopping rule met."""
         opt = optimizer_of(group, values)
-        loss_and_grad = jax.value_and_grad(self.objective.loss)
+        loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
 
         def step(s):
-            x, opt_state, key, t, best, best_t, event = s
-            key, sample = self._sample(key)
-            loss, grad = loss_and_grad(x, sample)
+            x, opt_state, t, best, best_t, event = s
+            loss, grad = loss_and_grad(x, c.key, t)
             gnorm = optax.tree.norm(grad)
             updates, opt_state = opt.update(
                 grad, opt_state, x, value=loss, grad=grad, value_fn=self.objective.value
             )
-            x_next = x + updates
+            x_next = optax.apply_updates(x, updates)
             if use_target:
                 event = event | (loss <= limits.target_loss)
             if use_gtol:
                 event = event | (gnorm <= limits.grad_tolerance)
             if use_tol:
-                event = event | (jnp.linalg.norm(x_next - x) <= limits.tolerance)
+                event = event | (_moved(x_next, x) <= limits.tolerance)
             improved = loss < best
             best, best_t = jnp.where(improved, loss, best), jnp.where(improved, t, best_t)
-            return (x_next, opt_state, key, t + 1, best, best_t, event), (loss, gnorm)
+            return (x_next, opt_state, t + 1, best, best_t, event), (loss, gnorm)
 
-        state = (
-            c.params,
-            c.opt_state,
-            c.key,
-            c.step,
-            c.best_loss,
-            c.best_step,
-            jnp.zeros((), bool),
-        )
-        state, records = self._recorded(step, state, lambda s: s[0])
-        x, opt_state, key, t, best, best_t, event = state
+        state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, jnp.zeros((), bool))
+        state, (loss, gnorm, held, xs) = self._recorded(step, state, lambda s: s[0])
+        x, opt_state, t, best, best_t, event = state
         # Non-finite values, checked once per block rather than per step (which cost 40%):
         # a NaN or Inf loss or gradient reaches the params, the recorded losses or the best.
-        event = event | ~_all_finite(x) | jnp.any(~jnp.isfinite(records[0])) | ~jnp.isfinite(best)
-        moved = Carry(x, opt_state, key, t, c.status, c.diverged_at, best, best_t)
-        return moved, records, event
+        event = event | ~_all_finite(x) | jnp.any(~jnp.isfinite(loss)) | ~jnp.isfinite(best)
+        moved = Carry(x, opt_state, c.key, t, c.status, c.diverged_at, best, best_t)
+        return moved, (loss, gnorm, held, xs), event
 
     def _exact_block(self, group: Group, c: Carry, values, limits: Limits):
         """Every step checked: a run freezes at the step it converges or diverges."""
         opt = optimizer_of(group, values)
-        loss_and_grad = jax.value_and_grad(self.objective.loss)
+        loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
 
         def step(c: Carry):
             active = (c.status == RUNNING) & (c.step < limits.steps)
-            key, sample = self._sample(c.key)
             x = c.params
-            loss, grad = loss_and_grad(x, sample)
+            loss, grad = loss_and_grad(x, c.key, c.step)
             gnorm = optax.tree.norm(grad)
             updates, opt_state = opt.update(
                 grad, c.opt_state, x, value=loss, grad=grad, value_fn=self.objective.value
             )
-            x_next = x + updates
+            x_next = optax.apply_updates(x, updates)
             bad_here = ~jnp.isfinite(loss)
             bad = bad_here | ~_all_finite(x_next)
             at_target = jnp.zeros((), bool)
@@ -362,12 +385,12 @@ class Program:
             proceed = active & ~bad & ~at_target
             stop = active & ~bad_here & at_target
             if use_tol:
-                stop |= proceed & (jnp.linalg.norm(x_next - x) <= limits.tolerance)
+                stop |= proceed & (_moved(x_next, x) <= limits.tolerance)
             improved = active & ~bad_here & (loss < c.best_loss)
             new = Carry(
-                params=jnp.where(proceed, x_next, x),
+                params=_where(proceed, x_next, x),
                 opt_state=opt_state,  # read only while the run goes on
-                key=key,
+                key=c.key,
                 step=c.step + proceed.astype(jnp.int32),
                 status=jnp.where(active & bad, DIVERGED, jnp.where(stop, CONVERGED, c.status)),
                 diverged_at=jnp.where(

@@ -7,6 +7,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -68,7 +69,19 @@ class GroupRecords:
         self.final_loss = chunks[-1].final_loss.astype(np.float64)
         self.final_grad_norm = chunks[-1].final_grad_norm.astype(np.float64)
         self.carry = runner.carries[g]
-        self.final_params = self.carry.params.astype(np.float64)
+        self.vector = runner.job.objective.vector
+        self.final_params = (self.carry.params.astype(np.float64) if self.vector else None)
+        self.has_validation = runner.job.objective.has_validation
+        self.validation = joined("validation") if self.has_validation else None
+
+    def final_tree(self, b: int):
+        """Run b's final params as a pytree of numpy arrays."""
+        return jax.tree.map(lambda a: np.asarray(a[b]), self.carry.params)
+
+    def path(self, b: int, n: int) -> np.ndarray:
+        """Run b's recorded (flattened) params and its final ones, as rows."""
+        final = np.concatenate([np.ravel(x) for x in jax.tree.leaves(self.final_tree(b))])
+        return np.vstack([self.params[b, :n], final[None].astype(np.float64)])
 
 
 def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict:
@@ -78,15 +91,21 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     steps = list(range(0, n * runner.program.every, runner.program.every))
     loss, grad_norm = rec.loss[b, :n], rec.grad_norm[b, :n]
     final_step = int(carry.step[b])
-    final_params = rec.final_params[b]
+    final_params = rec.final_params[b] if rec.vector else None
     status = int(carry.status[b])
-    trajectory = rec.params[b, :n] if runner.program.record_params else None
+    trajectory = rec.params[b, :n] if runner.program.snapshot == "vector" else None
+    held_out = rec.validation[b, :n] if rec.has_validation else None
     if n == 0 or steps[-1] != final_step:  # the last state, when it fell between records
         steps.append(final_step)
         loss = np.append(loss, rec.final_loss[b])
         grad_norm = np.append(grad_norm, rec.final_grad_norm[b])
         if trajectory is not None:
             trajectory = np.concatenate([trajectory, final_params[None]])
+        if held_out is not None:
+            with jax.enable_x64(runner.job.spec.dtype == "float64"):
+                final_tree = jax.tree.map(jnp.asarray, rec.final_tree(b))
+                held_out = np.append(held_out, float(runner.job.objective.validation(
+                    final_tree)))
     best = carry.best_loss[b]
     doc = {
         "label": run.label,
@@ -95,7 +114,8 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
         "status": STATUS.get(status, "max_steps"),
         "steps": final_step,
         "diverged_at": int(carry.diverged_at[b]) if status == DIVERGED else None,
-        "final": {"loss": finite(rec.final_loss[b]), "params": finite(final_params)},
+        "final": {"loss": finite(rec.final_loss[b]),
+                  "params": finite(final_params) if final_params is not None else None},
         "best": {
             "loss": finite(best),
             "step": int(carry.best_step[b]) if np.isfinite(best) else None,
@@ -106,6 +126,8 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     }
     if trajectory is not None:
         doc["trajectory"] = finite(trajectory)
+    if held_out is not None:
+        doc["validation_loss"] = finite(held_out)
     return doc
 
 
@@ -124,10 +146,15 @@ def assemble(runner: JobRunner) -> dict:
 def _assemble(runner: JobRunner) -> dict:
     job = runner.job
     runs: list[dict | None] = [None] * len(job.runs)
+    finals: list = [None] * len(job.runs)
+    paths: list = [None] * len(job.runs)
     for g, group in enumerate(runner.groups):
         records = GroupRecords(runner, g)
         for b, i in enumerate(group.members):
             runs[i] = _run_doc(runner, i, records, b)
+            finals[i] = records.final_tree(b)
+            if runner.program.snapshot == "flat":
+                paths[i] = records.path(b, int(records.count[b]))
     result = {
         "id": None,
         "status": "succeeded",
@@ -146,8 +173,11 @@ def _assemble(runner: JobRunner) -> dict:
         "versions": versions(),
     }
     if job.spec.record.landscape is not None:
-        from .landscape import grid2d_for_job
+        from .landscape import grid2d_for_job, plane_for_job
 
-        result["landscape"], ms = grid2d_for_job(job)
+        if job.spec.record.landscape.kind == "grid":
+            result["landscape"], ms = grid2d_for_job(job)
+        else:
+            result["landscape"], ms = plane_for_job(job, finals, paths, runs)
         result["timing"]["landscape_ms"] = round(ms, 3)
     return result

@@ -122,7 +122,7 @@ class JobRunner:
             stop.target_loss is not None,
         )
         self.program = Program(
-            job.objective, self.groups, every, per_block, blocks, job.records_trajectory, used
+            job.objective, self.groups, every, per_block, blocks, job.snapshot, used
         )
         self.n_chunks = math.ceil(spec.steps / self.program.chunk_len)
         self.timing = {"compile_ms": 0.0, "run_ms": 0.0}
@@ -141,7 +141,8 @@ class JobRunner:
             return table[0, ~varies].astype(dt), table[:, varies].astype(dt)
 
         hparams = tuple(values(g) for g in self.groups)
-        starts = tuple(np.array([runs[i].start for i in g.members], dt) for g in self.groups)
+        starts = tuple(np.array([runs[i].start for i in g.members], dt).reshape(len(g.members), -1)
+                       for g in self.groups)
         keys = tuple(
             _keys(np.asarray([runs[i].seed for i in g.members], np.uint32)) for g in self.groups
         )
@@ -174,14 +175,10 @@ class JobRunner:
 
         def build():
             carries = jax.eval_shape(p.init, hparams, starts, keys)
-            return tuple(
-                jax.jit(fn).lower(*args).compile()
-                for fn, args in (
-                    (p.init, (hparams, starts, keys)),
-                    (p.chunk, (carries, hparams, limits)),
-                    (p.exact_chunk, (carries, hparams, limits)),
-                )
-            )
+            init = jax.jit(p.init).lower(hparams, starts, keys).compile()
+            fast = jax.jit(p.chunk).lower(carries, hparams, limits).compile()
+            exact = jax.jit(p.exact_chunk)  # compiled when a chunk first needs it
+            return init, fast, exact
 
         programs, ms = CACHE.get(key, build)
         self.timing["compile_ms"] += ms
@@ -198,7 +195,11 @@ class JobRunner:
             for c in range(self.n_chunks):
                 moved, records, needs_exact = fast(carries, hparams, limits)
                 if needs_exact:  # a run stops inside this chunk: redo it step by step
+                    t_exact = time.perf_counter()
                     moved, records = exact(carries, hparams, limits)
+                    jax.block_until_ready(moved)
+                    self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + (
+                        time.perf_counter() - t_exact) * 1e3
                     self.exact_chunks += 1
                 carries = moved
                 records, self.carries = jax.device_get((records, carries))

@@ -80,15 +80,29 @@ class StoppingSpec(Strict):
 
 
 class LandscapeSpec(Strict):
+    kind: Literal["grid", "random", "pca", "interpolation"] | None = Field(
+        None, description="grid: the objective over a box (2-D objectives); random: the plane "
+        "of two filter-normalised random directions around a run's final parameters (Li et al. "
+        "2018); pca: the plane of a run's trajectory's top-2 principal components; "
+        "interpolation: the line from a run's start to its end. Default: grid for 2-D test "
+        "functions, random otherwise.")
     resolution: int | tuple[int, int] = Field(101, description="points per axis, or [nx, ny]")
     bounds: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
-        None, description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box"
-    )
+        None, description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box (grid), "
+        "[[-1, 1], [-1, 1]] (random), the path with a margin (pca), [[-0.5, 1.5], ...] "
+        "(interpolation)")
+    normalization: Literal["filter", "layer", "none"] = Field(
+        "filter", description="scale of the random directions (per output unit, per layer)")
+    bias: Literal["zero", "keep"] = Field(
+        "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept")
+    log: bool = Field(False, description="store log(value) (values <= 0 become null)")
+    run: int = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
+    seed: int | None = Field(None, ge=0, description="seed of the random directions")
 
     @field_validator("resolution")
     @classmethod
     def _resolution(cls, v):
-        for n in v if isinstance(v, tuple) else (v,):
+        for n in (v if isinstance(v, tuple) else (v,)):
             if not 2 <= n <= MAX_RESOLUTION:
                 raise ValueError(f"each axis needs 2 to {MAX_RESOLUTION} points, not {n}")
         return v
@@ -164,8 +178,16 @@ class Job:
     runs: list[PlannedRun]
 
     @property
-    def records_trajectory(self) -> bool:
-        return self.objective.dim <= MAX_TRAJECTORY_DIM
+    def snapshot(self) -> str:
+        """What of each run's params the runner records: the vector itself for test
+        functions of up to 3 dimensions, the flattened params when a landscape plane needs
+        the path projected onto it, nothing otherwise."""
+        if self.objective.vector and self.objective.dim <= MAX_TRAJECTORY_DIM:
+            return "vector"
+        landscape = self.spec.record.landscape
+        if landscape is not None and landscape.kind in ("random", "pca"):
+            return "flat"
+        return "none"
 
 
 def _field_of(loc: tuple) -> str:
@@ -199,14 +221,7 @@ def parse_job(doc: Any) -> Job:
             runs.extend(_expand(run, i, spec.seed, objective, start))
         except SpecError as exc:
             errors.extend(exc.errors)
-    landscape = spec.record.landscape
-    if landscape is not None and objective.dim != 2:
-        errors.append(
-            (
-                "record.landscape",
-                f"a landscape grid needs a 2-D objective, this one has {objective.dim} dimensions",
-            )
-        )
+    errors += _check_landscape(spec, objective, len(runs))
     if len(runs) > MAX_RUNS:
         errors.append(("runs", f"{len(runs)} runs after sweeps; at most {MAX_RUNS}"))
     if errors:
@@ -214,7 +229,35 @@ def parse_job(doc: Any) -> Job:
     return Job(spec, objective, _unique_labels(runs))
 
 
+MAX_SNAPSHOT_VALUES = 50_000_000
+
+
+def _check_landscape(spec: JobSpec, objective: Objective, n_runs: int) -> list[tuple[str, str]]:
+    """Settle the landscape's kind and check it fits the objective; returns the errors."""
+    landscape = spec.record.landscape
+    if landscape is None:
+        return []
+    if landscape.kind is None:
+        landscape.kind = "grid" if objective.vector and objective.dim == 2 else "random"
+    if landscape.kind == "grid" and not (objective.vector and objective.dim == 2):
+        return [("record.landscape.kind", f"a grid needs a 2-D objective; this one has "
+                 f"{objective.dim} parameters: use random, pca or interpolation")]
+    if landscape.run >= n_runs:
+        return [("record.landscape.run", f"there are {n_runs} runs")]
+    if landscape.kind in ("random", "pca") and not objective.vector:
+        snapshots = (spec.steps // spec.record.every + 2) * n_runs * objective.dim
+        if snapshots > MAX_SNAPSHOT_VALUES:
+            return [("record.every", f"projecting the path keeps {snapshots:,} numbers; "
+                     f"record less often (at most {MAX_SNAPSHOT_VALUES:,})")]
+    return []
+
+
 def _start(init: InitSpec | None, objective: Objective, where: str, errors) -> list[float]:
+    if not objective.vector:
+        if init is not None and init.point is not None:
+            errors.append((where, "applies to test functions and expressions; a network "
+                           "starts from its seeded initialisation (set seed)"))
+        return []
     if init is None or init.point is None:
         return objective.start
     if len(init.point) != objective.dim:

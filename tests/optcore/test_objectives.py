@@ -116,8 +116,9 @@ def test_noisy_quadratic_draws_a_fresh_seeded_centre():
     obj = objectives.get("noisy_quadratic", noise=1.0)
     x = jnp.zeros(2)
     k1, k2 = jax.random.PRNGKey(0), jax.random.PRNGKey(1)
-    assert float(obj.loss(x, k1)) == float(obj.loss(x, k1))
-    assert float(obj.loss(x, k1)) != float(obj.loss(x, k2))
+    assert float(obj.loss(x, k1, 3)) == float(obj.loss(x, k1, 3))
+    assert float(obj.loss(x, k1, 3)) != float(obj.loss(x, k2, 3))
+    assert float(obj.loss(x, k1, 3)) != float(obj.loss(x, k1, 4))  # fresh every step
     assert float(obj.value(x)) == 0.0
 
 

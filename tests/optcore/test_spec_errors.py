@@ -102,15 +102,15 @@ def test_several_problems_are_reported_together():
     assert {"init.point", "runs[0].optimizer", "runs[1].hyperparameters.eps"} <= set(errors)
 
 
-def test_landscape_needs_a_two_dimensional_objective():
+def test_a_grid_landscape_needs_a_two_dimensional_objective():
     errors = fields_of(
         {
             **GOOD,
             "objective": {"name": "rosenbrock", "params": {"dim": 3}},
-            "record": {"landscape": {}},
+            "record": {"landscape": {"kind": "grid"}},
         }
     )
-    assert "2-D" in errors["record.landscape"]
+    assert "2-D" in errors["record.landscape.kind"]
 
 
 def test_a_non_object_job_is_refused():

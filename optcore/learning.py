@@ -1,0 +1,252 @@
+"""Learning objectives: a small ReLU network fitted to data, as the seed's Figure 2.
+
+``sine_regression`` generates its data (inputs on [-pi, pi], target sin x, optional noise);
+``regression`` and ``classification`` take ``x`` (n x d) and ``y`` from the job. Parameters
+are a pytree with one leaf per weight and bias (``w0``, ``b0``, ``w1``, ...), kernels shaped
+(in, out), so the per-layer optimizers act per layer. ``batch_size`` turns gradient descent
+into minibatch SGD: each epoch visits the data in a seeded random order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import SpecError, join_field
+from .optimizers.schema import Hyper, object_schema, validate_params
+
+MAX_VALUES = 200_000  # numbers in x and y together
+MAX_PARAMETERS = 1_000_000
+MAX_LAYERS = 8
+MAX_WIDTH = 1024
+
+
+def _common() -> tuple[Hyper, ...]:
+    return (
+        Hyper("batch_size", None, "minibatch size; null: the whole training set each step",
+              kind="integer", minimum=1, nullable=True, traced=False),
+        Hyper("validation", 0.0, "fraction of the data held out; its loss is recorded",
+              minimum=0.0, maximum=0.9, traced=False),
+        Hyper("data_seed", 0, "seed of the data (and of the held-out split)", kind="integer",
+              minimum=0, traced=False),
+    )
+
+
+HIDDEN_DOC = "hidden layer widths, e.g. [32, 32] (ReLU between layers)"
+PARAMS = {
+    "sine_regression": (
+        Hyper("samples", 256, "number of points on [-pi, pi]", kind="integer", minimum=2,
+              maximum=100_000, traced=False),
+        Hyper("noise", 0.0, "standard deviation of noise added to sin x", minimum=0.0,
+              traced=False),
+    ) + _common(),
+    "regression": _common(),
+    "classification": _common(),
+}
+SUMMARIES = {
+    "sine_regression": "The seed's Figure 2: a ReLU network regressing sin x (MSE).",
+    "regression": "A ReLU network fitted to x (n x d) and y (n or n x k) sent in the job (MSE).",
+    "classification": "A ReLU network classifying x (n x d) into integer labels y "
+                      "(cross-entropy).",
+}
+
+
+@dataclass(frozen=True)
+class LearningObjective:
+    """A network, its data and its loss; the runner and the landscapes use it."""
+
+    name: str
+    params: dict[str, Any]  # what the job gave (and the defaults), for the result
+    layers: tuple[int, ...]  # in, hidden..., out
+    train: tuple[np.ndarray, np.ndarray]
+    held_out: tuple[np.ndarray, np.ndarray] | None
+    classify: bool = False
+    batch_size: int | None = None
+    data_id: str = field(default="", compare=False)
+
+    vector = False
+    box = None
+    minima = None
+    minimum_value = None
+
+    @property
+    def dim(self) -> int:
+        return sum(a * b + b for a, b in zip(self.layers, self.layers[1:], strict=False))
+
+    @property
+    def stochastic(self) -> bool:
+        return self.batch_size is not None and self.batch_size < len(self.train[0])
+
+    @property
+    def has_validation(self) -> bool:
+        return self.held_out is not None
+
+    def cache_key(self) -> tuple:
+        return (self.name, self.layers, self.classify, self.batch_size, self.data_id)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "params": dict(self.params), "dimension": self.dim,
+                "layers": list(self.layers), "minima": None, "minimum_value": None}
+
+    # -- the network ------------------------------------------------------------------
+
+    def init_params(self, key: jax.Array, dtype=jnp.float32) -> dict:
+        """He-uniform kernels (in, out), zero biases, from ``key``."""
+        params = {}
+        keys = jax.random.split(key, len(self.layers) - 1)
+        for i, (k, (n_in, n_out)) in enumerate(zip(keys, zip(self.layers, self.layers[1:],
+                                                             strict=False), strict=False)):
+            limit = math.sqrt(6.0 / n_in)
+            params[f"w{i}"] = jax.random.uniform(k, (n_in, n_out), dtype, -limit, limit)
+            params[f"b{i}"] = jnp.zeros((n_out,), dtype)
+        return params
+
+    def predict(self, params: dict, x: jax.Array) -> jax.Array:
+        n = len(self.layers) - 1
+        for i in range(n):
+            x = x @ params[f"w{i}"] + params[f"b{i}"]
+            if i < n - 1:
+                x = jax.nn.relu(x)
+        return x
+
+    def _loss_on(self, params, x, y) -> jax.Array:
+        out = self.predict(params, x)
+        if self.classify:
+            logp = jax.nn.log_softmax(out)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+        return jnp.mean(jnp.sum((out - y) ** 2, axis=-1))
+
+    def _arrays(self, which, dtype):
+        x, y = which
+        return jnp.asarray(x, dtype), (jnp.asarray(y) if self.classify else
+                                       jnp.asarray(y, dtype))
+
+    def value(self, params) -> jax.Array:
+        """The loss on the whole training set."""
+        dtype = jax.tree.leaves(params)[0].dtype
+        return self._loss_on(params, *self._arrays(self.train, dtype))
+
+    def validation(self, params) -> jax.Array:
+        dtype = jax.tree.leaves(params)[0].dtype
+        return self._loss_on(params, *self._arrays(self.held_out, dtype))
+
+    def loss(self, params, key=None, step=None) -> jax.Array:
+        """The loss the optimizer sees at ``step``: a minibatch when ``batch_size`` is set,
+        the batches of an epoch being a permutation drawn from ``key`` and the epoch."""
+        if not self.stochastic or key is None:
+            return self.value(params)
+        dtype = jax.tree.leaves(params)[0].dtype
+        x, y = self._arrays(self.train, dtype)
+        n, b = len(self.train[0]), self.batch_size
+        per_epoch = n // b  # a last partial batch is dropped
+        epoch, i = step // per_epoch, step % per_epoch
+        order = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+        rows = jax.lax.dynamic_slice(order, (i * b,), (b,))
+        return self._loss_on(params, x[rows], y[rows])
+
+
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    if fraction <= 0:
+        return (x, y), None
+    order = np.random.default_rng(seed).permutation(len(x))
+    held = max(1, int(round(fraction * len(x))))
+    if held >= len(x):
+        raise SpecError("objective.params.validation", "leaves no training data")
+    keep, out = order[held:], order[:held]
+    return (x[keep], y[keep]), (x[out], y[out])
+
+
+def _layers(hidden: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(hidden, list) or not all(isinstance(h, int) and not isinstance(h, bool)
+                                               for h in hidden):
+        raise SpecError(where, "must be a list of layer widths, e.g. [32, 32]")
+    if len(hidden) > MAX_LAYERS or any(not 1 <= h <= MAX_WIDTH for h in hidden):
+        raise SpecError(where, f"at most {MAX_LAYERS} layers of 1 to {MAX_WIDTH} units")
+    return tuple(hidden)
+
+
+def _data(spec: Mapping[str, Any], where: str, classify: bool):
+    data = spec.get("data")
+    if not isinstance(data, Mapping) or "x" not in data or "y" not in data:
+        raise SpecError(join_field(where, "data"), "needs {\"x\": n x d numbers, \"y\": ...}")
+    try:
+        x = np.asarray(data["x"], dtype=np.float64)
+        y = np.asarray(data["y"], dtype=np.int64 if classify else np.float64)
+    except (TypeError, ValueError):
+        raise SpecError(join_field(where, "data"), "x and y must be arrays of numbers") from None
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or len(x) < 2:
+        raise SpecError(join_field(where, "data.x"), "must be n x d with n >= 2")
+    if x.size + y.size > MAX_VALUES:
+        raise SpecError(join_field(where, "data"), f"at most {MAX_VALUES:,} numbers")
+    if len(y) != len(x):
+        raise SpecError(join_field(where, "data.y"), f"has {len(y)} rows; x has {len(x)}")
+    if not np.all(np.isfinite(x)) or (not classify and not np.all(np.isfinite(y))):
+        raise SpecError(join_field(where, "data"), "must hold finite numbers only")
+    if classify:
+        if y.ndim != 1 or y.min() < 0:
+            raise SpecError(join_field(where, "data.y"), "must be integer labels 0, 1, ...")
+        outputs = int(y.max()) + 1
+    else:
+        y = y[:, None] if y.ndim == 1 else y
+        if y.ndim != 2:
+            raise SpecError(join_field(where, "data.y"), "must be n or n x k numbers")
+        outputs = y.shape[1]
+    return x, y, outputs
+
+
+def resolve(spec: Mapping[str, Any], where: str = "objective") -> LearningObjective:
+    name = spec["name"]
+    given = dict(spec.get("params") or {})
+    hidden = _layers(given.pop("hidden", [32, 32] if name == "sine_regression" else [32]),
+                     join_field(where, "params.hidden"))
+    params = validate_params(PARAMS[name], given, join_field(where, "params"), "parameters")
+    classify = name == "classification"
+    if name == "sine_regression":
+        rng = np.random.default_rng(params["data_seed"])
+        x = rng.uniform(-math.pi, math.pi, size=(params["samples"], 1))
+        y = np.sin(x) + params["noise"] * rng.standard_normal(x.shape)
+        outputs, data_id = 1, f"sine:{params['samples']}:{params['noise']}:{params['data_seed']}"
+    else:
+        x, y, outputs = _data(spec, where, classify)
+        import hashlib
+
+        data_id = hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()[:16]
+    train, held_out = _split(x, y, params["validation"], params["data_seed"])
+    batch = params["batch_size"]
+    if batch is not None and batch > len(train[0]):
+        raise SpecError(join_field(where, "params.batch_size"),
+                        f"is larger than the {len(train[0])} training samples")
+    layers = (x.shape[1], *hidden, outputs)
+    objective = LearningObjective(name, {"hidden": list(hidden), **params}, layers, train,
+                                  held_out, classify, batch, f"{data_id}:{params['validation']}")
+    if objective.dim > MAX_PARAMETERS:
+        raise SpecError(join_field(where, "params.hidden"),
+                        f"{objective.dim:,} parameters; at most {MAX_PARAMETERS:,}")
+    return objective
+
+
+def catalog() -> list[dict]:
+    out = []
+    for name, hypers in PARAMS.items():
+        schema = object_schema(hypers)
+        schema["properties"]["hidden"] = {
+            "type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH},
+            "maxItems": MAX_LAYERS, "default": [32, 32] if name == "sine_regression" else [32],
+            "description": HIDDEN_DOC}
+        entry = {"name": name, "summary": SUMMARIES[name], "parameters": schema,
+                 "kind": "learning", "stochastic": "with batch_size"}
+        if name != "sine_regression":
+            entry["data"] = {"type": "object", "required": ["x", "y"], "properties": {
+                "x": {"type": "array", "description": "n x d inputs"},
+                "y": {"type": "array", "description": "n targets (or n x k); labels 0..k-1 "
+                      "for classification"}}}
+        out.append(entry)
+    return out
