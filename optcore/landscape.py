@@ -92,10 +92,24 @@ def random_directions(center: dict, seed: int, mode: str = "filter", bias: str =
     out = []
     for which in (0, 1):
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), which), len(leaves))
-        drawn = [np.asarray(jax.random.normal(k, np.shape(w), jnp.float64 if np.asarray(
-            w).dtype == np.float64 else jnp.float32)) for k, w in zip(keys, leaves, strict=True)]
-        out.append(treedef.unflatten([filter_normalize(d, np.asarray(w), mode, bias)
-                                      for d, w in zip(drawn, leaves, strict=True)]))
+        drawn = [
+            np.asarray(
+                jax.random.normal(
+                    k,
+                    np.shape(w),
+                    jnp.float64 if np.asarray(w).dtype == np.float64 else jnp.float32,
+                )
+            )
+            for k, w in zip(keys, leaves, strict=True)
+        ]
+        out.append(
+            treedef.unflatten(
+                [
+                    filter_normalize(d, np.asarray(w), mode, bias)
+                    for d, w in zip(drawn, leaves, strict=True)
+                ]
+            )
+        )
     return out[0], out[1]
 
 
@@ -159,8 +173,13 @@ def plane_values(objective, center, d1, d2, xs, ys, dtype: str = "float32") -> n
         aa, bb = np.meshgrid(xs, ys, indexing="xy")
         cast = partial(jax.tree.map, lambda t: jnp.asarray(t, dt))
         fn = _plane_fn(objective, aa.size, dtype)
-        z = fn(cast(center), cast(d1), cast(d2), jnp.asarray(aa.ravel(), dt),
-               jnp.asarray(bb.ravel(), dt))
+        z = fn(
+            cast(center),
+            cast(d1),
+            cast(d2),
+            jnp.asarray(aa.ravel(), dt),
+            jnp.asarray(bb.ravel(), dt),
+        )
         return np.asarray(z, np.float64).reshape(len(ys), len(xs))
 
 
@@ -178,7 +197,7 @@ def _unflat(flat: np.ndarray, like):
     out, i = [], 0
     for leaf in leaves:
         size = np.size(leaf)
-        out.append(flat[i:i + size].reshape(np.shape(leaf)))
+        out.append(flat[i : i + size].reshape(np.shape(leaf)))
         i += size
     return treedef.unflatten(out)
 
@@ -204,8 +223,11 @@ def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tupl
     r = spec.run
     center = finals[r]
     center_flat = _flat(center)
-    doc: dict = {"kind": spec.kind, "center": {"run": docs[r]["label"], "step": docs[r]["steps"]},
-                 "log": spec.log}
+    doc: dict = {
+        "kind": spec.kind,
+        "center": {"run": docs[r]["label"], "step": docs[r]["steps"]},
+        "log": spec.log,
+    }
     if spec.kind == "interpolation":
         start = _initial_params(job, r, dtype)
         direction = jax.tree.map(lambda a, b: np.asarray(a) - np.asarray(b), center, start)
@@ -213,8 +235,11 @@ def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tupl
         xs = np.linspace(lo, hi, spec.shape[0])
         zero = jax.tree.map(np.zeros_like, direction)
         z = plane_values(job.objective, start, direction, zero, xs, np.zeros(1), dtype)[0]
-        doc.update(x=finite(xs), z=finite(_log(z) if spec.log else z),
-                   description="value at start + x (final - start): 0 is the start, 1 the end")
+        doc.update(
+            x=finite(xs),
+            z=finite(_log(z) if spec.log else z),
+            description="value at start + x (final - start): 0 is the start, 1 the end",
+        )
         return doc, (time.perf_counter() - t0) * 1e3
     if spec.kind == "pca":
         path = paths[r] if paths[r] is not None else center_flat[None]
@@ -226,10 +251,10 @@ def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tupl
         d1, d2 = random_directions(center, seed, spec.normalization, spec.bias)
         d1_flat, d2_flat = _flat(d1), _flat(d2)
         cos = d1_flat @ d2_flat / (np.linalg.norm(d1_flat) * np.linalg.norm(d2_flat) + 1e-30)
-        doc.update(normalization=spec.normalization, bias=spec.bias, seed=seed,
-                   cosine=float(cos))
-    projected = [project(p, center_flat, d1_flat, d2_flat) if p is not None else None
-                 for p in paths]
+        doc.update(normalization=spec.normalization, bias=spec.bias, seed=seed, cosine=float(cos))
+    projected = [
+        project(p, center_flat, d1_flat, d2_flat) if p is not None else None for p in paths
+    ]
     if spec.bounds is not None:
         (x0, x1), (y0, y1) = spec.bounds
     elif spec.kind == "pca" and projected[r] is not None:

@@ -29,31 +29,58 @@ MAX_WIDTH = 1024
 
 def _common() -> tuple[Hyper, ...]:
     return (
-        Hyper("batch_size", None, "minibatch size; null: the whole training set each step",
-              kind="integer", minimum=1, nullable=True, traced=False),
-        Hyper("validation", 0.0, "fraction of the data held out; its loss is recorded",
-              minimum=0.0, maximum=0.9, traced=False),
-        Hyper("data_seed", 0, "seed of the data (and of the held-out split)", kind="integer",
-              minimum=0, traced=False),
+        Hyper(
+            "batch_size",
+            None,
+            "minibatch size; null: the whole training set each step",
+            kind="integer",
+            minimum=1,
+            nullable=True,
+            traced=False,
+        ),
+        Hyper(
+            "validation",
+            0.0,
+            "fraction of the data held out; its loss is recorded",
+            minimum=0.0,
+            maximum=0.9,
+            traced=False,
+        ),
+        Hyper(
+            "data_seed",
+            0,
+            "seed of the data (and of the held-out split)",
+            kind="integer",
+            minimum=0,
+            traced=False,
+        ),
     )
 
 
 HIDDEN_DOC = "hidden layer widths, e.g. [32, 32] (ReLU between layers)"
 PARAMS = {
     "sine_regression": (
-        Hyper("samples", 256, "number of points on [-pi, pi]", kind="integer", minimum=2,
-              maximum=100_000, traced=False),
-        Hyper("noise", 0.0, "standard deviation of noise added to sin x", minimum=0.0,
-              traced=False),
-    ) + _common(),
+        Hyper(
+            "samples",
+            256,
+            "number of points on [-pi, pi]",
+            kind="integer",
+            minimum=2,
+            maximum=100_000,
+            traced=False,
+        ),
+        Hyper(
+            "noise", 0.0, "standard deviation of noise added to sin x", minimum=0.0, traced=False
+        ),
+    )
+    + _common(),
     "regression": _common(),
     "classification": _common(),
 }
 SUMMARIES = {
     "sine_regression": "The seed's Figure 2: a ReLU network regressing sin x (MSE).",
     "regression": "A ReLU network fitted to x (n x d) and y (n or n x k) sent in the job (MSE).",
-    "classification": "A ReLU network classifying x (n x d) into integer labels y "
-                      "(cross-entropy).",
+    "classification": "A ReLU network classifying x (n x d) into integer labels y (cross-entropy).",
 }
 
 
@@ -91,8 +118,14 @@ class LearningObjective:
         return (self.name, self.layers, self.classify, self.batch_size, self.data_id)
 
     def describe(self) -> dict:
-        return {"name": self.name, "params": dict(self.params), "dimension": self.dim,
-                "layers": list(self.layers), "minima": None, "minimum_value": None}
+        return {
+            "name": self.name,
+            "params": dict(self.params),
+            "dimension": self.dim,
+            "layers": list(self.layers),
+            "minima": None,
+            "minimum_value": None,
+        }
 
     # -- the network ------------------------------------------------------------------
 
@@ -100,8 +133,9 @@ class LearningObjective:
         """He-uniform kernels (in, out), zero biases, from ``key``."""
         params = {}
         keys = jax.random.split(key, len(self.layers) - 1)
-        for i, (k, (n_in, n_out)) in enumerate(zip(keys, zip(self.layers, self.layers[1:],
-                                                             strict=False), strict=False)):
+        for i, (k, (n_in, n_out)) in enumerate(
+            zip(keys, zip(self.layers, self.layers[1:], strict=False), strict=False)
+        ):
             limit = math.sqrt(6.0 / n_in)
             params[f"w{i}"] = jax.random.uniform(k, (n_in, n_out), dtype, -limit, limit)
             params[f"b{i}"] = jnp.zeros((n_out,), dtype)
@@ -124,8 +158,7 @@ class LearningObjective:
 
     def _arrays(self, which, dtype):
         x, y = which
-        return jnp.asarray(x, dtype), (jnp.asarray(y) if self.classify else
-                                       jnp.asarray(y, dtype))
+        return jnp.asarray(x, dtype), (jnp.asarray(y) if self.classify else jnp.asarray(y, dtype))
 
     def value(self, params) -> jax.Array:
         """The loss on the whole training set."""
@@ -163,8 +196,9 @@ def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
 
 
 def _layers(hidden: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(hidden, list) or not all(isinstance(h, int) and not isinstance(h, bool)
-                                               for h in hidden):
+    if not isinstance(hidden, list) or not all(
+        isinstance(h, int) and not isinstance(h, bool) for h in hidden
+    ):
         raise SpecError(where, "must be a list of layer widths, e.g. [32, 32]")
     if len(hidden) > MAX_LAYERS or any(not 1 <= h <= MAX_WIDTH for h in hidden):
         raise SpecError(where, f"at most {MAX_LAYERS} layers of 1 to {MAX_WIDTH} units")
@@ -174,7 +208,7 @@ def _layers(hidden: Any, where: str) -> tuple[int, ...]:
 def _data(spec: Mapping[str, Any], where: str, classify: bool):
     data = spec.get("data")
     if not isinstance(data, Mapping) or "x" not in data or "y" not in data:
-        raise SpecError(join_field(where, "data"), "needs {\"x\": n x d numbers, \"y\": ...}")
+        raise SpecError(join_field(where, "data"), 'needs {"x": n x d numbers, "y": ...}')
     try:
         x = np.asarray(data["x"], dtype=np.float64)
         y = np.asarray(data["y"], dtype=np.int64 if classify else np.float64)
@@ -205,8 +239,10 @@ def _data(spec: Mapping[str, Any], where: str, classify: bool):
 def resolve(spec: Mapping[str, Any], where: str = "objective") -> LearningObjective:
     name = spec["name"]
     given = dict(spec.get("params") or {})
-    hidden = _layers(given.pop("hidden", [32, 32] if name == "sine_regression" else [32]),
-                     join_field(where, "params.hidden"))
+    hidden = _layers(
+        given.pop("hidden", [32, 32] if name == "sine_regression" else [32]),
+        join_field(where, "params.hidden"),
+    )
     params = validate_params(PARAMS[name], given, join_field(where, "params"), "parameters")
     classify = name == "classification"
     if name == "sine_regression":
@@ -222,14 +258,26 @@ def resolve(spec: Mapping[str, Any], where: str = "objective") -> LearningObject
     train, held_out = _split(x, y, params["validation"], params["data_seed"])
     batch = params["batch_size"]
     if batch is not None and batch > len(train[0]):
-        raise SpecError(join_field(where, "params.batch_size"),
-                        f"is larger than the {len(train[0])} training samples")
+        raise SpecError(
+            join_field(where, "params.batch_size"),
+            f"is larger than the {len(train[0])} training samples",
+        )
     layers = (x.shape[1], *hidden, outputs)
-    objective = LearningObjective(name, {"hidden": list(hidden), **params}, layers, train,
-                                  held_out, classify, batch, f"{data_id}:{params['validation']}")
+    objective = LearningObjective(
+        name,
+        {"hidden": list(hidden), **params},
+        layers,
+        train,
+        held_out,
+        classify,
+        batch,
+        f"{data_id}:{params['validation']}",
+    )
     if objective.dim > MAX_PARAMETERS:
-        raise SpecError(join_field(where, "params.hidden"),
-                        f"{objective.dim:,} parameters; at most {MAX_PARAMETERS:,}")
+        raise SpecError(
+            join_field(where, "params.hidden"),
+            f"{objective.dim:,} parameters; at most {MAX_PARAMETERS:,}",
+        )
     return objective
 
 
@@ -238,15 +286,30 @@ def catalog() -> list[dict]:
     for name, hypers in PARAMS.items():
         schema = object_schema(hypers)
         schema["properties"]["hidden"] = {
-            "type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH},
-            "maxItems": MAX_LAYERS, "default": [32, 32] if name == "sine_regression" else [32],
-            "description": HIDDEN_DOC}
-        entry = {"name": name, "summary": SUMMARIES[name], "parameters": schema,
-                 "kind": "learning", "stochastic": "with batch_size"}
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": MAX_WIDTH},
+            "maxItems": MAX_LAYERS,
+            "default": [32, 32] if name == "sine_regression" else [32],
+            "description": HIDDEN_DOC,
+        }
+        entry = {
+            "name": name,
+            "summary": SUMMARIES[name],
+            "parameters": schema,
+            "kind": "learning",
+            "stochastic": "with batch_size",
+        }
         if name != "sine_regression":
-            entry["data"] = {"type": "object", "required": ["x", "y"], "properties": {
-                "x": {"type": "array", "description": "n x d inputs"},
-                "y": {"type": "array", "description": "n targets (or n x k); labels 0..k-1 "
-                      "for classification"}}}
+            entry["data"] = {
+                "type": "object",
+                "required": ["x", "y"],
+                "properties": {
+                    "x": {"type": "array", "description": "n x d inputs"},
+                    "y": {
+                        "type": "array",
+                        "description": "n targets (or n x k); labels 0..k-1 for classification",
+                    },
+                },
+            }
         out.append(entry)
     return out

@@ -151,7 +151,8 @@ def state_axes(group: Group, objective: Objective, values, x0):
 
     def update(v, x, g, value, *st):
         return optimizer_of(group, v).update(
-            g, treedef.unflatten(st), x, value=value, grad=g, value_fn=objective.value)[1]
+            g, treedef.unflatten(st), x, value=value, grad=g, value_fn=objective.value
+        )[1]
 
     while True:  # the state's own leaves feed back: iterate to a fixed point
         flags = value_flags + [True] * (2 * per_run + 1) + batched
@@ -239,8 +240,13 @@ class Program:
         out = []
         for g, hp, x0, key in zip(self.groups, hparams, starts, keys, strict=True):
             params = jax.eval_shape(jax.vmap(self._first_params), x0, key)
-            out.append(jax.vmap(lambda v, x, k, g=g: one(g, v, x, k), in_axes=(VALUE_AXES, 0, 0),
-                                out_axes=self.carry_axes(g, hp, params))(hp, x0, key))
+            out.append(
+                jax.vmap(
+                    lambda v, x, k, g=g: one(g, v, x, k),
+                    in_axes=(VALUE_AXES, 0, 0),
+                    out_axes=self.carry_axes(g, hp, params),
+                )(hp, x0, key)
+            )
         return tuple(out)
 
     def chunk(self, carries, hparams, limits: Limits):
@@ -297,11 +303,18 @@ class Program:
     def _records(self, carry: Carry, loss, gnorm, valid, xs, held) -> Records:
         def runs_first(a):  # [blocks, B, R, ...] -> [B, blocks * R, ...]
             a = jnp.moveaxis(a, 1, 0)
-            return a.reshape(a.shape[0], -1, *a.shape[3:])
+            return a.reshape(a.shape[0], a.shape[1] * a.shape[2], *a.shape[3:])
 
         final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(carry.params)
-        return Records(runs_first(loss), runs_first(gnorm), runs_first(valid), runs_first(xs),
-                       runs_first(held), final_loss, jax.vmap(optax.tree.norm)(final_grad))
+        return Records(
+            runs_first(loss),
+            runs_first(gnorm),
+            runs_first(valid),
+            runs_first(xs),
+            runs_first(held),
+            final_loss,
+            jax.vmap(optax.tree.norm)(final_grad),
+        )
 
     def _recorded(self, step, state, params_of):
         """A block: ``records_per_block`` times, record the first step, then take the rest

@@ -70,7 +70,7 @@ class GroupRecords:
         self.final_grad_norm = chunks[-1].final_grad_norm.astype(np.float64)
         self.carry = runner.carries[g]
         self.vector = runner.job.objective.vector
-        self.final_params = (self.carry.params.astype(np.float64) if self.vector else None)
+        self.final_params = self.carry.params.astype(np.float64) if self.vector else None
         self.has_validation = runner.job.objective.has_validation
         self.validation = joined("validation") if self.has_validation else None
 
@@ -104,8 +104,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
         if held_out is not None:
             with jax.enable_x64(runner.job.spec.dtype == "float64"):
                 final_tree = jax.tree.map(jnp.asarray, rec.final_tree(b))
-                held_out = np.append(held_out, float(runner.job.objective.validation(
-                    final_tree)))
+                held_out = np.append(held_out, float(runner.job.objective.validation(final_tree)))
     best = carry.best_loss[b]
     doc = {
         "label": run.label,
@@ -114,8 +113,10 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
         "status": STATUS.get(status, "max_steps"),
         "steps": final_step,
         "diverged_at": int(carry.diverged_at[b]) if status == DIVERGED else None,
-        "final": {"loss": finite(rec.final_loss[b]),
-                  "params": finite(final_params) if final_params is not None else None},
+        "final": {
+            "loss": finite(rec.final_loss[b]),
+            "params": finite(final_params) if final_params is not None else None,
+        },
         "best": {
             "loss": finite(best),
             "step": int(carry.best_step[b]) if np.isfinite(best) else None,

@@ -141,8 +141,10 @@ class JobRunner:
             return table[0, ~varies].astype(dt), table[:, varies].astype(dt)
 
         hparams = tuple(values(g) for g in self.groups)
-        starts = tuple(np.array([runs[i].start for i in g.members], dt).reshape(len(g.members), -1)
-                       for g in self.groups)
+        starts = tuple(
+            np.array([runs[i].start for i in g.members], dt).reshape(len(g.members), -1)
+            for g in self.groups
+        )
         keys = tuple(
             _keys(np.asarray([runs[i].seed for i in g.members], np.uint32)) for g in self.groups
         )
@@ -198,8 +200,9 @@ class JobRunner:
                     t_exact = time.perf_counter()
                     moved, records = exact(carries, hparams, limits)
                     jax.block_until_ready(moved)
-                    self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + (
-                        time.perf_counter() - t_exact) * 1e3
+                    self.timing["exact_ms"] = (
+                        self.timing.get("exact_ms", 0.0) + (time.perf_counter() - t_exact) * 1e3
+                    )
                     self.exact_chunks += 1
                 carries = moved
                 records, self.carries = jax.device_get((records, carries))

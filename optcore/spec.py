@@ -65,6 +65,9 @@ class ObjectiveSpec(Strict):
     box: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
         None, description="plotting box of an expression objective"
     )
+    data: dict[str, Any] | None = Field(
+        None, description='regression/classification: {"x": n x d, "y": n or n x k}'
+    )
 
 
 class StoppingSpec(Strict):
@@ -81,20 +84,26 @@ class StoppingSpec(Strict):
 
 class LandscapeSpec(Strict):
     kind: Literal["grid", "random", "pca", "interpolation"] | None = Field(
-        None, description="grid: the objective over a box (2-D objectives); random: the plane "
+        None,
+        description="grid: the objective over a box (2-D objectives); random: the plane "
         "of two filter-normalised random directions around a run's final parameters (Li et al. "
         "2018); pca: the plane of a run's trajectory's top-2 principal components; "
         "interpolation: the line from a run's start to its end. Default: grid for 2-D test "
-        "functions, random otherwise.")
+        "functions, random otherwise.",
+    )
     resolution: int | tuple[int, int] = Field(101, description="points per axis, or [nx, ny]")
     bounds: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
-        None, description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box (grid), "
+        None,
+        description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box (grid), "
         "[[-1, 1], [-1, 1]] (random), the path with a margin (pca), [[-0.5, 1.5], ...] "
-        "(interpolation)")
+        "(interpolation)",
+    )
     normalization: Literal["filter", "layer", "none"] = Field(
-        "filter", description="scale of the random directions (per output unit, per layer)")
+        "filter", description="scale of the random directions (per output unit, per layer)"
+    )
     bias: Literal["zero", "keep"] = Field(
-        "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept")
+        "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept"
+    )
     log: bool = Field(False, description="store log(value) (values <= 0 become null)")
     run: int = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
     seed: int | None = Field(None, ge=0, description="seed of the random directions")
@@ -102,7 +111,7 @@ class LandscapeSpec(Strict):
     @field_validator("resolution")
     @classmethod
     def _resolution(cls, v):
-        for n in (v if isinstance(v, tuple) else (v,)):
+        for n in v if isinstance(v, tuple) else (v,):
             if not 2 <= n <= MAX_RESOLUTION:
                 raise ValueError(f"each axis needs 2 to {MAX_RESOLUTION} points, not {n}")
         return v
@@ -240,23 +249,38 @@ def _check_landscape(spec: JobSpec, objective: Objective, n_runs: int) -> list[t
     if landscape.kind is None:
         landscape.kind = "grid" if objective.vector and objective.dim == 2 else "random"
     if landscape.kind == "grid" and not (objective.vector and objective.dim == 2):
-        return [("record.landscape.kind", f"a grid needs a 2-D objective; this one has "
-                 f"{objective.dim} parameters: use random, pca or interpolation")]
+        return [
+            (
+                "record.landscape.kind",
+                f"a grid needs a 2-D objective; this one has "
+                f"{objective.dim} parameters: use random, pca or interpolation",
+            )
+        ]
     if landscape.run >= n_runs:
         return [("record.landscape.run", f"there are {n_runs} runs")]
     if landscape.kind in ("random", "pca") and not objective.vector:
         snapshots = (spec.steps // spec.record.every + 2) * n_runs * objective.dim
         if snapshots > MAX_SNAPSHOT_VALUES:
-            return [("record.every", f"projecting the path keeps {snapshots:,} numbers; "
-                     f"record less often (at most {MAX_SNAPSHOT_VALUES:,})")]
+            return [
+                (
+                    "record.every",
+                    f"projecting the path keeps {snapshots:,} numbers; "
+                    f"record less often (at most {MAX_SNAPSHOT_VALUES:,})",
+                )
+            ]
     return []
 
 
 def _start(init: InitSpec | None, objective: Objective, where: str, errors) -> list[float]:
     if not objective.vector:
         if init is not None and init.point is not None:
-            errors.append((where, "applies to test functions and expressions; a network "
-                           "starts from its seeded initialisation (set seed)"))
+            errors.append(
+                (
+                    where,
+                    "applies to test functions and expressions; a network "
+                    "starts from its seeded initialisation (set seed)",
+                )
+            )
         return []
     if init is None or init.point is None:
         return objective.start

@@ -83,4 +83,5 @@ def long_job(runs: int = 1500, steps: int = 1_000_000) -> dict:
     }
 
 
-FIGURE1 = Path(__file__).resolve().parents[2] / "examples" / "figure1.json"
+ROOT_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FIGURE1 = ROOT_EXAMPLES / "figure1.json"
