@@ -150,11 +150,17 @@ class LearningObjective:
         return x
 
     def _loss_on(self, params, x, y) -> jax.Array:
-        out = self.predict(params, x)
+        return self._loss_of_output(self.predict(params, x), y)
+
+    def _loss_of_output(self, out, y) -> jax.Array:
+        """Mean loss over the samples (the second-to-last axis of ``out``)."""
         if self.classify:
             logp = jax.nn.log_softmax(out)
-            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-        return jnp.mean(jnp.sum((out - y) ** 2, axis=-1))
+            picked = jnp.take_along_axis(
+                logp, jnp.broadcast_to(y[:, None], logp.shape[:-1] + (1,)), axis=-1
+            )
+            return -jnp.mean(picked[..., 0], axis=-1)
+        return jnp.mean(jnp.sum((out - y) ** 2, axis=-1), axis=-1)
 
     def _arrays(self, which, dtype):
         x, y = which
