@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test bench lint clean
+.PHONY: install up test bench lint figures clean
 
 install: $(STAMP)
 
@@ -21,11 +21,20 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install
+	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "torch baseline skipped"
 	$(BIN)/python bench/run_all.py
 
+# The README's pictures, drawn by optserve itself from real runs.
+figures: install
+	$(BIN)/optserve run examples/figure1.json -o .optserve-figure1.json > /dev/null
+	$(BIN)/optserve plot .optserve-figure1.json --kind contour -o docs/figure1.png
+	$(BIN)/optserve run examples/figure2.json -o .optserve-figure2.json > /dev/null
+	$(BIN)/optserve plot .optserve-figure2.json --kind surface -o docs/figure2.png
+	rm -f .optserve-figure1.json .optserve-figure2.json
+
 lint: install
-	$(BIN)/ruff check optcore tests bench
-	$(BIN)/ruff format --check optcore tests bench
+	$(BIN)/ruff check optcore worker api tests bench
+	$(BIN)/ruff format --check optcore worker api tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

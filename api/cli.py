@@ -1,13 +1,16 @@
 """``optserve``: the command line.
 
-``optserve run job.json`` runs a job in-process and prints a summary table; a bad file or spec
-prints each field and reason and exits with code 2.
+``optserve run job.json`` runs a job in-process and prints a summary table; ``optserve up``
+starts the stack; ``optserve submit job.json --wait`` sends a job to it and follows it;
+``optserve plot result.json --kind contour -o out.png`` draws a saved result. A bad file or
+spec prints each field and reason and exits with code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,94 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace):
+    import httpx
+
+    headers = {"X-API-Key": args.api_key} if args.api_key else {}
+    return httpx.Client(base_url=args.url, headers=headers, timeout=60)
+
+
+def _problem_text(response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    lines = [f"{e['field'] or 'job'}: {e['message']}" for e in body.get("errors", [])]
+    return "\n".join(lines) or body.get("detail") or f"HTTP {response.status_code}"
+
+
+def _progress_bar(fraction: float, width: int = 30) -> str:
+    filled = int(round(fraction * width))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%}"
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a job to a running service; with --wait, show progress then the table."""
+    import httpx
+
+    job = load_job(args.job)
+    try:
+        with _client(args) as client:
+            r = client.post("/v1/jobs", json=job)
+            if r.status_code != 202:
+                raise BadInput(_problem_text(r))
+            job_id = r.json()["id"]
+            print(f"job {job_id} accepted: {args.url}/v1/jobs/{job_id}", flush=True)
+            if not args.wait:
+                return 0
+            final = _wait(client, job_id)
+            if final != "succeeded":
+                print(f"job {job_id} {final}", file=sys.stderr)
+                return 1
+            result = client.get(f"/v1/jobs/{job_id}/result").json()
+    except httpx.HTTPError as exc:
+        raise BadInput(f"cannot reach {args.url}: {exc}") from None
+    print(format_table(result))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result))
+        print(f"result written to {args.output}")
+    return 0
+
+
+def _wait(client, job_id: str) -> str:
+    """Follow the job's event stream, drawing a progress bar on stderr."""
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as stream:
+        event = {}
+        for line in stream.iter_lines():
+            if line:
+                key, _, value = line.partition(": ")
+                event[key] = value
+                continue
+            if event.get("event") == "progress":
+                p = json.loads(event["data"])
+                print(
+                    f"\r{_progress_bar(p['fraction'])} {p['steps_done']:,} steps",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif event.get("event") == "end":
+                print(file=sys.stderr)
+                return json.loads(event["data"])["status"]
+            event = {}
+    return client.get(f"/v1/jobs/{job_id}").json()["status"]
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw a saved result offline."""
+    from . import plots
+
+    result = load_job(args.result)
+    fmt = "svg" if args.output.endswith(".svg") else "png"
+    try:
+        data = plots.render(result, args.kind, fmt)
+    except plots.NoData as exc:
+        raise BadInput(str(exc)) from None
+    Path(args.output).write_bytes(data)
+    print(f"{args.kind} plot written to {args.output}")
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from worker.settings import get_settings
 
@@ -101,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     up = sub.add_parser("up", help="start Redis, a worker and the API on this machine")
     up.set_defaults(func=cmd_up)
+    submit = sub.add_parser("submit", help="submit a job to a running service")
+    submit.add_argument("job", help="job document (JSON file, or - for stdin)")
+    submit.add_argument("--wait", action="store_true", help="follow progress, print a table")
+    submit.add_argument("--url", default=os.environ.get("OPTSERVE_URL", "http://127.0.0.1:8000"))
+    submit.add_argument("--api-key", default=os.environ.get("OPTSERVE_API_KEY"))
+    submit.add_argument("-o", "--output", help="with --wait: write the result document here")
+    submit.set_defaults(func=cmd_submit)
+    plot = sub.add_parser("plot", help="draw a saved result (png or svg by the file name)")
+    plot.add_argument("result", help="result document (JSON file)")
+    plot.add_argument(
+        "--kind", default="contour", choices=["contour", "loss", "surface", "landscape"]
+    )
+    plot.add_argument("-o", "--output", required=True, help="out.png or out.svg")
+    plot.set_defaults(func=cmd_plot)
     return parser
 
 

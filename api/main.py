@@ -16,7 +16,7 @@ from worker.store import JobStore
 from . import problems
 from .deps import key_owner
 from .metrics import COLLECTOR, MetricsMiddleware
-from .routes import catalog, health, jobs
+from .routes import catalog, health, jobs, plots, web
 
 DESCRIPTION = """Optimization as a service: POST a job (an objective, optimizers with their
 hyperparameters, steps, what to record); a worker runs it as jitted JAX; fetch trajectories,
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    for module in (jobs, catalog, health):
+    for module in (jobs, plots, catalog, health, web):
         app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ Keys (prefix ``optserve:``):
   owner:{owner}       sorted set of the owner's job ids, scored by creation time (ms)
   idem:{owner}:{key}  an Idempotency-Key: payload fingerprint, job id, state
   lease:{id}          the lock of the worker running the job, renewed between chunks
+  plot:{id}:{name}    a rendered picture of the result, kept as long as the result
 Results never travel through broker messages or Celery's result backend.
 """
 
@@ -250,6 +251,14 @@ class JobStore:
         if data is None:
             return None
         return json.loads(gzip.decompress(data) if data[:2] == GZIP_MAGIC else data)
+
+    def plot(self, job_id: str, name: str) -> bytes | None:
+        return self.r.get(f"{PREFIX}plot:{job_id}:{name}")
+
+    def save_plot(self, job_id: str, name: str, data: bytes) -> None:
+        """A rendered picture, kept as long as the result it was drawn from."""
+        ttl = self.r.ttl(self._result(job_id))
+        self.r.set(f"{PREFIX}plot:{job_id}:{name}", data, ex=ttl if ttl > 0 else self.result_ttl)
 
     # -- idempotency keys -----------------------------------------------------------------
 

@@ -44,7 +44,12 @@ def job_doc(job: dict) -> dict:
         "progress": job["progress"],
         "error": job["error"],
         "summary": job["summary"],
-        "links": {"self": base, "result": f"{base}/result", "events": f"{base}/events"},
+        "links": {
+            "self": base,
+            "result": f"{base}/result",
+            "events": f"{base}/events",
+            "plot": f"{base}/plot.png?kind=contour",
+        },
     }
 
 

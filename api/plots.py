@@ -1,0 +1,184 @@
+"""Pictures of a result document: the seed's Figure 1 (contour with trajectories) and
+Figure 2 (the loss surface), loss curves and a landscape map. matplotlib, Agg backend.
+
+``render(result, kind, fmt)`` returns PNG or SVG bytes, or raises ``NoData`` saying why the
+result cannot give that picture. The API caches what it renders beside the result; the CLI
+draws from a saved result file.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+KINDS = ("contour", "loss", "surface", "landscape")
+FORMATS = ("png", "svg")
+SIZE = (9.0, 6.5)  # inches
+DPI = 100
+
+
+class NoData(Exception):
+    """The result lacks what this kind of picture needs."""
+
+
+def _array(values) -> np.ndarray:
+    return (
+        np.array([np.nan if v is None else v for v in values], dtype=float)
+        if values and not isinstance(values[0], list)
+        else np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+    )
+
+
+def _grid(result: dict, kinds: tuple[str, ...]):
+    land = result.get("landscape")
+    if not land or land.get("kind") not in kinds or "y" not in land:
+        wanted = " or ".join("grid" if k == "grid2d" else k for k in kinds)
+        raise NoData(
+            f"the job recorded no {wanted} landscape: add record.landscape "
+            f"(kind {wanted}) to the job"
+        )
+    return _array(land["x"]), _array(land["y"]), _array(land["z"]), land
+
+
+def _positive(z: np.ndarray, already_log: bool):
+    """Values for a log colour scale: above the minimum, floored at its lowest percentile so
+    that an exact 0 (the minimum on the grid) does not flatten every other level."""
+    if already_log:
+        return z, False
+    finite = z[np.isfinite(z)]
+    if not finite.size:
+        return z, True
+    shifted = z - min(0.0, float(finite.min()))
+    above = shifted[np.isfinite(shifted) & (shifted > 0)]
+    floor = float(np.percentile(above, 0.5)) if above.size else 1.0
+    return np.where(np.isfinite(shifted), np.maximum(shifted, floor), np.nan), True
+
+
+def _trajectories(ax, result: dict, xlim=None, ylim=None) -> int:
+    drawn = 0
+    for run in result["runs"]:
+        path = run.get("trajectory")
+        if not path or len(path[0]) < 2:
+            continue
+        p = _array(path)[:, :2]
+        (line,) = ax.plot(p[:, 0], p[:, 1], lw=1.8, label=f"{run['label']} ({run['status']})")
+        ax.plot(p[-1, 0], p[-1, 1], "o", ms=4, color=line.get_color())
+        drawn += 1
+    if drawn:
+        first = _array(result["runs"][0]["trajectory"])[0]
+        ax.plot(first[0], first[1], "ko", ms=7, label="start", zorder=5)
+    return drawn
+
+
+def _contour(fig, result: dict) -> None:
+    x, y, z, land = _grid(result, ("grid2d",))
+    ax = fig.add_subplot()
+    zz, log = _positive(z, land.get("log", False))
+    finite = zz[np.isfinite(zz)]
+    if log and finite.size:
+        levels = np.geomspace(finite.min(), finite.max(), 30)
+        norm = LogNorm(vmin=levels[0], vmax=levels[-1])
+        ax.contourf(x, y, zz, levels=levels, norm=norm, cmap="viridis", alpha=0.85)
+        ax.contour(x, y, zz, levels=levels, norm=norm, colors="white", linewidths=0.3)
+    else:
+        ax.contourf(x, y, zz, levels=30, cmap="viridis", alpha=0.85)
+    _trajectories(ax, result)
+    for i, m in enumerate(result["objective"].get("minima") or []):
+        ax.plot(
+            m[0],
+            m[1],
+            marker="*",
+            ms=18,
+            color="orange",
+            mec="black",
+            ls="none",
+            label="minimum" if i == 0 else None,
+            zorder=6,
+        )
+    ax.set(
+        xlim=(x[0], x[-1]),
+        ylim=(y[0], y[-1]),
+        xlabel="x",
+        ylabel="y",
+        title=f"{result['objective']['name']}: trajectories over the contour (log scale)",
+    )
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
+
+
+def _loss(fig, result: dict) -> None:
+    ax = fig.add_subplot()
+    positive = True
+    for run in result["runs"]:
+        loss = _array(run["loss"])
+        ax.plot(run["step"], loss, lw=1.6, label=f"{run['label']} ({run['status']})")
+        positive &= bool(np.all(loss[np.isfinite(loss)] > 0))
+    ax.set_yscale("log" if positive else "symlog")
+    ax.set(xlabel="step", ylabel="loss", title="Loss against step")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+
+
+def _surface(fig, result: dict) -> None:
+    x, y, z, land = _grid(result, ("grid2d", "random", "pca"))
+    ax = fig.add_subplot(projection="3d")
+    xx, yy = np.meshgrid(x, y)
+    shown = z if land.get("log") else np.log(_positive(z, False)[0])
+    ax.plot_surface(
+        xx,
+        yy,
+        np.where(np.isfinite(shown), shown, np.nan),
+        cmap="viridis",
+        linewidth=0,
+        antialiased=True,
+        rcount=min(len(y), 120),
+        ccount=min(len(x), 120),
+    )
+    name = {"grid2d": ("x", "y"), "random": ("alpha", "beta"), "pca": ("PC 1", "PC 2")}
+    labels = name[land["kind"]]
+    ax.set(
+        xlabel=labels[0],
+        ylabel=labels[1],
+        zlabel="log loss",
+        title=f"Loss surface ({land['kind']}): {result['objective']['name']}",
+    )
+
+
+def _landscape(fig, result: dict) -> None:
+    x, y, z, land = _grid(result, ("grid2d", "random", "pca"))
+    ax = fig.add_subplot()
+    shown = z if land.get("log") else np.log(_positive(z, False)[0])
+    filled = ax.contourf(x, y, shown, levels=30, cmap="viridis")
+    fig.colorbar(filled, ax=ax, label="log loss")
+    drawn = _trajectories(ax, result)
+    note = ""
+    if land["kind"] == "pca" and land.get("explained_variance"):
+        ev = land["explained_variance"]
+        note = f" (PC 1 {ev[0]:.0%}, PC 2 {ev[1]:.0%} of the path's variance)"
+    ax.set(xlim=(x[0], x[-1]), ylim=(y[0], y[-1]), title=f"Landscape ({land['kind']}){note}")
+    if drawn:
+        ax.legend(loc="best", fontsize=8)
+
+
+DRAW = {"contour": _contour, "loss": _loss, "surface": _surface, "landscape": _landscape}
+
+
+def render(result: dict, kind: str, fmt: str = "png") -> bytes:
+    if kind not in DRAW:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be png or svg, not {fmt}")
+    fig = plt.figure(figsize=SIZE, dpi=DPI)
+    try:
+        DRAW[kind](fig, result)
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(out, format=fmt, dpi=DPI)
+        return out.getvalue()
+    finally:
+        plt.close(fig)

@@ -1,0 +1,74 @@
+"""/v1/jobs/{id}/plot.png and plot.svg: the result drawn, rendered once and cached."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from .. import plots
+from ..deps import OwnerDep, StoreDep
+from ..problems import Problem
+from .jobs import _owned
+
+router = APIRouter(prefix="/v1/jobs", tags=["plots"])
+MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
+Kind = Literal["contour", "loss", "surface", "landscape"]
+
+
+def _plot(job_id: str, fmt: str, kind: str, owner: str, store) -> Response:
+    job = _owned(store, job_id, owner)
+    if job["status"] != "succeeded":
+        raise Problem(
+            409,
+            f"job {job_id} is {job['status']}; it has nothing to draw yet"
+            if job["status"] in ("queued", "running")
+            else f"job {job_id} is {job['status']}; it has no result to draw",
+            kind="no-result",
+            job_status=job["status"],
+        )
+    name = f"{kind}.{fmt}"
+    data = store.plot(job_id, name)
+    if data is None:
+        result = store.load_result(job_id)
+        if result is None:
+            raise Problem(410, f"the result of job {job_id} has expired", kind="expired")
+        try:
+            data = plots.render(result, kind, fmt)
+        except plots.NoData as exc:
+            raise Problem(409, str(exc), kind="no-data", plot_kind=kind) from exc
+        store.save_plot(job_id, name, data)
+    return Response(data, media_type=MEDIA[fmt], headers={"Cache-Control": "private, max-age=3600"})
+
+
+DOC = (
+    "contour: trajectories over the objective's contour (Figure 1); loss: loss against "
+    "step; surface: the landscape as a 3-D surface (Figure 2); landscape: its map with the "
+    "projected paths. 409 when the job lacks the data for that kind."
+)
+
+
+@router.get(
+    "/{job_id}/plot.png",
+    summary="The result drawn as PNG",
+    description=DOC,
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def plot_png(
+    job_id: str, owner: OwnerDep, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
+) -> Response:
+    return _plot(job_id, "png", kind, owner, store)
+
+
+@router.get(
+    "/{job_id}/plot.svg",
+    summary="The result drawn as SVG",
+    description=DOC,
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def plot_svg(
+    job_id: str, owner: OwnerDep, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
+) -> Response:
+    return _plot(job_id, "svg", kind, owner, store)
