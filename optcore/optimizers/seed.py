@@ -114,19 +114,25 @@ def _paratrooper(h):
     return _rectified_trust(h, lambda t: 1.0, upper)
 
 
-RECTIFIED_TRUST_HYPERS = (
-    lr(1e-3),
-    unit("b1", 0.95, "decay of the first moment m"),
-    B2_RECTIFIED,
-    nonneg("eps", 1e-6, "added to sqrt(v_hat)"),
-    WEIGHT_DECAY,
-    THRESHOLD,
-    TRUST_CLIP,
-    Hyper(
+def _ranger_hypers(eps: float, *extra: Hyper) -> tuple[Hyper, ...]:
+    """Ranger's hyperparameters (b1 0.95, lookahead k 6), with its eps and any extras."""
+    sync = Hyper(
         "sync_period", 6, SYNC.description, kind="integer", minimum=1, maximum=100000, traced=True
-    ),
-    SLOW,
-)
+    )
+    return (
+        lr(1e-3),
+        unit("b1", 0.95, "decay of the first moment m"),
+        B2_RECTIFIED,
+        nonneg("eps", eps, "added to sqrt(v_hat)"),
+        WEIGHT_DECAY,
+        THRESHOLD,
+        *extra,
+        sync,
+        SLOW,
+    )
+
+
+RECTIFIED_TRUST_HYPERS = _ranger_hypers(1e-6, TRUST_CLIP)
 
 GD = Entry(
     "gd",
@@ -284,24 +290,7 @@ ENTRIES: tuple[Entry, ...] = (
         "ranger",
         "wrapper",
         "Ranger: lookahead around RAdam(W).",
-        (
-            lr(1e-3),
-            unit("b1", 0.95, "decay of the first moment m"),
-            B2_RECTIFIED,
-            nonneg("eps", 1e-5, "added to sqrt(v_hat)"),
-            WEIGHT_DECAY,
-            THRESHOLD,
-            Hyper(
-                "sync_period",
-                6,
-                SYNC.description,
-                kind="integer",
-                minimum=1,
-                maximum=100000,
-                traced=True,
-            ),
-            SLOW,
-        ),
+        _ranger_hypers(1e-5),
         _ranger,
         latex=r"\text{lookahead}_{k,\alpha}(\text{RAdamW})",
         reference="Wright 2019 (lessw2020/Ranger-Deep-Learning-Optimizer)",
