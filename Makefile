@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test bench lint figures clean
+.PHONY: install up test compose-test bench lint figures clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ up: install
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# Builds the images and runs the containerised stack end to end (root; about 5 minutes).
+compose-test: install
+	timeout 900 $(BIN)/python tests/compose/run.py
 
 bench: install
 	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "torch baseline skipped"
