@@ -60,7 +60,7 @@ def _positive(z: np.ndarray, already_log: bool):
     return np.where(np.isfinite(shifted), np.maximum(shifted, floor), np.nan), True
 
 
-def _trajectories(ax, result: dict, xlim=None, ylim=None) -> int:
+def _trajectories(ax, result: dict) -> int:
     drawn = 0
     for run in result["runs"]:
         path = run.get("trajectory")

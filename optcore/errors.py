@@ -23,11 +23,6 @@ class SpecError(ValueError):
         first, *rest = errors
         return cls(first[0], first[1], more=rest)
 
-    def prefixed(self, prefix: str) -> SpecError:
-        """The same errors, with their fields placed under ``prefix``."""
-        joined = [(join_field(prefix, f), m) for f, m in self.errors]
-        return SpecError.combine(joined)
-
 
 def join_field(prefix: str, field: str) -> str:
     if not prefix:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .program import CONVERGED, DIVERGED
+from .program import CONVERGED, DIVERGED, FLAT, VECTOR
 
 if TYPE_CHECKING:
     from .runner import JobRunner
@@ -93,7 +93,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     final_step = int(carry.step[b])
     final_params = rec.final_params[b] if rec.vector else None
     status = int(carry.status[b])
-    trajectory = rec.params[b, :n] if runner.program.snapshot == "vector" else None
+    trajectory = rec.params[b, :n] if runner.program.snapshot == VECTOR else None
     held_out = rec.validation[b, :n] if rec.has_validation else None
     if n == 0 or steps[-1] != final_step:  # the last state, when it fell between records
         steps.append(final_step)
@@ -154,7 +154,7 @@ def _assemble(runner: JobRunner) -> dict:
         for b, i in enumerate(group.members):
             runs[i] = _run_doc(runner, i, records, b)
             finals[i] = records.final_tree(b)
-            if runner.program.snapshot == "flat":
+            if runner.program.snapshot == FLAT:
                 paths[i] = records.path(b, int(records.count[b]))
     result = {
         "id": None,

@@ -72,18 +72,16 @@ def _keys(seeds):
 
 
 class CompileCache:
-    """Compiled programs by job structure; ``misses`` counts compilations."""
+    """Compiled programs by job structure."""
 
     def __init__(self):
         self._programs: dict[Any, tuple] = {}
-        self.misses = 0
 
     def get(self, key, build: Callable[[], tuple]) -> tuple[tuple, float]:
         if key in self._programs:
             return self._programs[key], 0.0
         t0 = time.perf_counter()
         compiled = build()
-        self.misses += 1
         self._programs[key] = compiled
         return compiled, (time.perf_counter() - t0) * 1e3
 

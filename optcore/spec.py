@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import objectives, optimizers
 from .errors import SpecError, join_field
 from .objectives import Objective
+from .program import FLAT, NO_SNAPSHOT, VECTOR
 
 MAX_STEPS = 1_000_000
 MAX_RUNS = 4096
@@ -192,11 +193,11 @@ class Job:
         functions of up to 3 dimensions, the flattened params when a landscape plane needs
         the path projected onto it, nothing otherwise."""
         if self.objective.vector and self.objective.dim <= MAX_TRAJECTORY_DIM:
-            return "vector"
+            return VECTOR
         landscape = self.spec.record.landscape
         if landscape is not None and landscape.kind in ("random", "pca"):
-            return "flat"
-        return "none"
+            return FLAT
+        return NO_SNAPSHOT
 
 
 def _field_of(loc: tuple) -> str:

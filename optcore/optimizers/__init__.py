@@ -35,7 +35,6 @@ __all__ = [
 _SEED_NAMES = {e.name for e in SEED_ENTRIES} | {a for e in SEED_ENTRIES for a in e.aliases}
 _ENTRIES: tuple[Entry, ...] = SEED_ENTRIES + optax_entries(_SEED_NAMES)
 _BY_NAME: dict[str, Entry] = {n: e for e in _ENTRIES for n in (e.name, *e.aliases)}
-RUN_KEYS = {"optimizer", "hyperparameters", "inner", "schedule", "clip_norm"}
 
 
 def names() -> list[str]:
