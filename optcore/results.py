@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from functools import lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +34,17 @@ def finite(value: Any) -> Any:
     return out.tolist()
 
 
-def versions() -> dict[str, str]:
+@lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
     try:
-        own = metadata.version("optserve")
+        own = metadata.version("optserve")  # reads the package metadata: once per process
     except metadata.PackageNotFoundError:
         own = "0.1.0"
-    return {"optserve": own, "jax": jax.__version__, "optax": optax.__version__}
+    return (("optserve", own), ("jax", jax.__version__), ("optax", optax.__version__))
+
+
+def versions() -> dict[str, str]:
+    return dict(_versions())
 
 
 def _optimizer_doc(config: dict) -> dict:
