@@ -11,7 +11,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from worker.celery_app import make_app
 from worker.settings import Settings, get_settings
-from worker.store import JobStore
+from worker.store import EventReader, JobStore
 
 from . import problems
 from .deps import key_owner
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         idempotency_ttl=settings.idempotency_ttl,
         compress_min_bytes=settings.compress_min_bytes,
     )
+    app.state.events = EventReader(settings.broker_url)
     app.state.owners = {key_owner(k) for k in settings.keys}
     app.state.celery = make_app(settings, include=())  # sends tasks by name only
     COLLECTOR.app = app

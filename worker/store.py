@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 
 PREFIX = "optserve:"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
@@ -65,6 +66,26 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+
+
+def _events_of(reply) -> list[tuple[str, str, dict]]:
+    return [
+        (entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
+        for _, entries in reply or []
+        for entry_id, fields in entries
+    ]
+
+
+class EventReader:
+    """Waits on a job's event stream without holding a thread: the API's Server-Sent Events
+    (a blocking read per open stream would use up the API's thread pool)."""
+
+    def __init__(self, url: str):
+        self.r = redis.asyncio.Redis.from_url(url, decode_responses=False)
+
+    async def read(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, str, dict]]:
+        reply = await self.r.xread({JobStore._events(job_id): after}, block=block_ms, count=100)
+        return _events_of(reply)
 
 
 @dataclass
@@ -304,14 +325,7 @@ class JobStore:
         self, job_id: str, after: str = "0-0", block_ms: int | None = None
     ) -> list[tuple[str, str, dict]]:
         """Events after the stream id ``after``: (id, 'progress' | 'end', data)."""
-        reply = self.r.xread({self._events(job_id): after}, block=block_ms, count=100)
-        out = []
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                out.append(
-                    (entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
-                )
-        return out
+        return _events_of(self.r.xread({self._events(job_id): after}, block=block_ms, count=100))
 
     def secret(self) -> bytes:
         """A random secret shared by every API process (signs pagination cursors)."""

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from optcore.spec import JobSpec, parse_job
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
@@ -256,22 +257,23 @@ def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-def job_events(
+async def job_events(
     job_id: str,
+    request: Request,
     owner: OwnerDep,
     store: StoreDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    _owned(store, job_id, owner)
-    start = last_event_id or "0-0"
+    await run_in_threadpool(_owned, store, job_id, owner)
+    reader = request.app.state.events
 
-    def stream():
-        after = start
+    async def stream():
+        after = last_event_id or "0-0"
         yield "retry: 2000\n\n"
-        while True:
-            events = store.read_events(job_id, after, block_ms=KEEPALIVE_MS)
+        while not await request.is_disconnected():
+            events = await reader.read(job_id, after, KEEPALIVE_MS)
             if not events:
-                job = store.get_job(job_id)
+                job = await run_in_threadpool(store.get_job, job_id)
                 if job is None:
                     return
                 if job["status"] in FINAL:  # ended, and its events expired

@@ -262,3 +262,39 @@ def test_api_keys_own_jobs_and_hide_them_from_other_keys(tmp_path):
             assert c.get(f"/v1/jobs/{job_id}", headers={"X-API-Key": "wrong"}).status_code == 401
     finally:
         stack.stop_all()
+
+
+def test_many_open_event_streams_do_not_block_other_requests(client, service):
+    """Each stream waits on Redis without a thread: 60 open streams, the API still answers."""
+    import threading
+    import time
+
+    running = client.post("/v1/jobs", json=long_job()).json()["id"]
+    job_id = client.post("/v1/jobs", json=small_job()).json()["id"]  # queued: silent streams
+    opened = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def listen():
+        with httpx.Client(base_url=service.url, timeout=60) as c:
+            with c.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("retry"):
+                        opened.release()
+                    if stop.is_set() or line.startswith("event: end"):
+                        return
+
+    threads = [threading.Thread(target=listen, daemon=True) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for _ in threads:
+        assert opened.acquire(timeout=30)
+    t0 = time.perf_counter()
+    assert client.get(f"/v1/jobs/{job_id}", timeout=10).status_code == 200
+    assert client.get("/healthz", timeout=10).status_code == 200
+    assert time.perf_counter() - t0 < 2.0
+    stop.set()
+    client.delete(f"/v1/jobs/{job_id}")  # ends the job: every stream gets its end event
+    client.delete(f"/v1/jobs/{running}")
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
