@@ -97,7 +97,13 @@ def bare_round_trips(url: str, env: dict) -> list[float]:
 
 def main():
     data = Path(tempfile.mkdtemp(prefix="optserve-bench-"))
-    settings = Settings(data=data, port=free_port(), redis_port=free_port())
+    settings = Settings(
+        data=data,
+        port=free_port(),
+        redis_port=free_port(),
+        max_active_jobs=0,
+        submissions_per_minute=0,
+    )  # the benchmark submits 200 at once
     stack = Stack(settings, logs=data / "logs")
     stack.start()
     stack.wait_worker_ready()

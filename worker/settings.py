@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="comma-separated API keys; empty: no auth")
     max_body_bytes: int = 2 * 1024 * 1024
     max_run_steps: int = Field(2_000_000_000, description="limit on runs x steps per job")
+    max_active_jobs: int = Field(100, description="per key: jobs queued or running; 0: none")
+    submissions_per_minute: int = Field(600, description="per key; 0: no limit")
     page_size: int = 20
     max_page_size: int = 100
     jax_cache_dir: Path | None = Field(None, description="default: <data>/jax-cache")

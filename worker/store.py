@@ -9,6 +9,8 @@ Keys (prefix ``optserve:``):
   idem:{owner}:{key}  an Idempotency-Key: payload fingerprint, job id, state
   lease:{id}          the lock of the worker running the job, renewed between chunks
   plot:{id}:{name}    a rendered picture of the result, kept as long as the result
+  active:{owner}      the owner's jobs queued or running (a concurrency limit)
+  rate:{owner}:{min}  the owner's submissions in one minute (a rate limit)
 Results never travel through broker messages or Celery's result backend.
 """
 
@@ -43,6 +45,7 @@ local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return false end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[1])
+  redis.call('SREM', ARGV[4] .. redis.call('HGET', KEYS[1], 'owner'), ARGV[5])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', 'end', 'data', ARGV[2])
   return 'canceled'
 end
@@ -138,6 +141,10 @@ class JobStore:
         return f"{PREFIX}idem:{owner}:{key}"
 
     @staticmethod
+    def _active(owner: str) -> str:
+        return f"{PREFIX}active:{owner}"
+
+    @staticmethod
     def _lease(job_id: str) -> str:
         return f"{PREFIX}lease:{job_id}"
 
@@ -158,8 +165,24 @@ class JobStore:
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), mapping=record)
             p.zadd(self._owner(owner), {job_id: now * 1000})
+            p.sadd(self._active(owner), job_id)
             p.execute()
         return self.get_job(job_id)
+
+    def admit(self, owner: str, max_active: int, per_minute: int) -> tuple[str | None, int]:
+        """May ``owner`` submit now? (None, 0), or the limit hit and seconds to wait."""
+        now = time.time()
+        window = f"{PREFIX}rate:{owner}:{int(now // 60)}"
+        with self.r.pipeline(transaction=True) as p:
+            p.incr(window)
+            p.expire(window, 120)
+            p.scard(self._active(owner))
+            count, _, active = p.execute()
+        if per_minute and count > per_minute:
+            return f"at most {per_minute} submissions a minute", 60 - int(now % 60)
+        if max_active and active >= max_active:
+            return f"at most {max_active} jobs queued or running at once", 5
+        return None, 0
 
     def get_job(self, job_id: str) -> dict | None:
         raw = self.r.hgetall(self._job(job_id))
@@ -227,7 +250,7 @@ class JobStore:
         end = json.dumps({"status": CANCELED})
         status = self._cancel(
             keys=[self._job(job_id), self._events(job_id)],
-            args=[repr(time.time()), end, EVENTS_KEPT],
+            args=[repr(time.time()), end, EVENTS_KEPT, f"{PREFIX}active:", job_id],
         )
         return status.decode() if status else None
 
@@ -239,8 +262,11 @@ class JobStore:
         if error is not None:
             fields["error"] = json.dumps(error)
         end = {"status": status, **({"error": error} if error else {})}
+        owner = self.r.hget(self._job(job_id), "owner")
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), mapping=fields)
+            if owner is not None:
+                p.srem(self._active(owner.decode()), job_id)
             p.xadd(
                 self._events(job_id),
                 {"event": "end", "data": json.dumps(end)},

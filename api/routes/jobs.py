@@ -88,6 +88,7 @@ def _summary(spec: JobSpec, runs: int) -> dict:
     responses={
         202: {"description": "Accepted; poll Location"},
         409: {"description": "Idempotency-Key in use by a request in flight"},
+        429: {"description": "Per-key rate or concurrency limit (Retry-After)"},
         422: {"description": "Invalid job (problem+json naming each field)"},
     },
 )
@@ -132,6 +133,16 @@ def submit_job(
             response.headers["Idempotent-Replayed"] = "true"
             _with_retry(response, existing)
             return job_doc(existing)
+    limit, wait = store.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
+    if limit is not None:
+        if idempotency_key is not None:
+            store.release_idempotency(owner, idempotency_key)
+        raise Problem(
+            429,
+            f"too many jobs: {limit}; retry in {wait} s",
+            kind="rate-limited",
+            headers={"Retry-After": str(wait)},
+        )
     created = store.create_job(job_id, owner, spec, _summary(job, len(parsed.runs)))
     try:
         request.app.state.celery.send_task(TASK, args=[job_id], queue=settings.queue)

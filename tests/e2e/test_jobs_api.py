@@ -298,3 +298,29 @@ def test_many_open_event_streams_do_not_block_other_requests(client, service):
     for t in threads:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_per_key_concurrency_and_rate_limits_answer_429(tmp_path):
+    import time
+
+    from .stack import start_stack
+
+    stack = start_stack(tmp_path, max_active_jobs=1, submissions_per_minute=4)
+    try:
+        with httpx.Client(base_url=stack.url, timeout=30) as c:
+            if time.localtime().tm_sec > 50:  # keep the four submissions in one minute
+                time.sleep(61 - time.localtime().tm_sec)
+            first = c.post("/v1/jobs", json=long_job()).json()["id"]
+            busy = c.post("/v1/jobs", json=small_job())
+            assert busy.status_code == 429 and busy.headers["content-type"] == PROBLEM
+            assert "queued or running" in busy.json()["detail"] and busy.headers["retry-after"]
+            assert c.delete(f"/v1/jobs/{first}").status_code == 202
+            wait_for(c, first, timeout=60)
+            again = c.post("/v1/jobs", json=small_job())  # the slot is free again
+            assert again.status_code == 202
+            wait_for(c, again.json()["id"])
+            assert c.post("/v1/jobs", json=small_job()).status_code == 202  # the fourth
+            limited = c.post("/v1/jobs", json=small_job())  # the fifth in this minute
+            assert limited.status_code == 429 and "a minute" in limited.json()["detail"]
+    finally:
+        stack.stop_all()
