@@ -14,7 +14,7 @@ import pytest
 
 import optcore
 from optcore import optimizers
-from optcore.objectives import rosenbrock
+from optcore.functions import rosenbrock
 
 from . import numpy_reference as ref
 
