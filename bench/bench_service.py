@@ -19,7 +19,7 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from api.stack import Stack  # noqa: E402
+from api.stack import Stack, free_port  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 N = 200
@@ -29,14 +29,6 @@ JOB = {
     "record": {"every": 100},
     "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}}],
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values, q):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .objectives import Objective
+from .program import first_params
 from .results import finite
 from .spec import Job
 
@@ -205,13 +206,12 @@ def _unflat(flat: np.ndarray, like):
 
 
 def _initial_params(job: Job, run_index: int, dtype: str):
+    """The run's start, derived as the runner derives it."""
     run = job.runs[run_index]
-    if job.objective.vector:
-        return np.asarray(run.start, np.float64)
     with jax.enable_x64(dtype == "float64"):
-        dt = jnp.float64 if dtype == "float64" else jnp.float32
-        key = jax.random.fold_in(jax.random.PRNGKey(run.seed), 0)
-        return jax.tree.map(np.asarray, job.objective.init_params(key, dt))
+        x0 = jnp.asarray(run.start, jnp.float64 if dtype == "float64" else jnp.float32)
+        params = first_params(job.objective, x0, jax.random.PRNGKey(run.seed))
+        return jax.tree.map(np.asarray, params)
 
 
 def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tuple[dict, float]:

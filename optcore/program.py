@@ -59,6 +59,7 @@ class Records(NamedTuple):
     params: jax.Array  # [B, R, d]: the params (or flattened) when recorded, else d = 0
     validation: jax.Array  # [B, R] held-out loss ([B, R] zeros when none)
     final_loss: jax.Array  # [B] value at the params after the chunk
+    final_validation: jax.Array  # [B] held-out loss there (zeros when none)
     final_grad_norm: jax.Array  # [B]
 
 
@@ -178,6 +179,14 @@ def _moved(new, old) -> jax.Array:
 NO_SNAPSHOT, VECTOR, FLAT = "none", "vector", "flat"
 
 
+def first_params(objective, x0, key):
+    """A run's starting params: its start point ``x0``, or a network's initialisation drawn
+    from the run's key (``x0`` then only gives the dtype)."""
+    if objective.vector:
+        return x0
+    return objective.init_params(jax.random.fold_in(key, 0), x0.dtype)
+
+
 @dataclass(frozen=True)
 class Program:
     """Pure functions of one job structure, jitted and compiled once by the runner."""
@@ -207,10 +216,7 @@ class Program:
         return jnp.zeros((), jax.tree.leaves(params)[0].dtype)
 
     def _first_params(self, x0, key):
-        """A run's starting params: its start point, or a network's seeded initialisation."""
-        if self.objective.vector:
-            return x0
-        return self.objective.init_params(jax.random.fold_in(key, 0), x0.dtype)
+        return first_params(self.objective, x0, key)
 
     @property
     def block_len(self) -> int:
@@ -313,6 +319,7 @@ class Program:
             runs_first(xs),
             runs_first(held),
             final_loss,
+            jax.vmap(self._held_out)(carry.params),
             jax.vmap(optax.tree.norm)(final_grad),
         )
 

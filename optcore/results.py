@@ -8,7 +8,6 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -74,6 +73,7 @@ class GroupRecords:
         self.count = np.concatenate([c.valid for c in chunks], axis=1).sum(axis=1)
         self.final_loss = chunks[-1].final_loss.astype(np.float64)
         self.final_grad_norm = chunks[-1].final_grad_norm.astype(np.float64)
+        self.final_validation = chunks[-1].final_validation.astype(np.float64)
         self.carry = runner.carries[g]
         self.vector = runner.job.objective.vector
         self.final_params = self.carry.params.astype(np.float64) if self.vector else None
@@ -108,9 +108,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
         if trajectory is not None:
             trajectory = np.concatenate([trajectory, final_params[None]])
         if held_out is not None:
-            with jax.enable_x64(runner.job.spec.dtype == "float64"):
-                final_tree = jax.tree.map(jnp.asarray, rec.final_tree(b))
-                held_out = np.append(held_out, float(runner.job.objective.validation(final_tree)))
+            held_out = np.append(held_out, rec.final_validation[b])
     best = carry.best_loss[b]
     doc = {
         "label": run.label,

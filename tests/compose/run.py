@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from api.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = Path(__file__).resolve().parent / "docker-compose.test.yml"
@@ -44,12 +45,6 @@ def log(message: str) -> None:
 def sh(*cmd: str, check: bool = True, quiet: bool = False, **kwargs) -> subprocess.CompletedProcess:
     out = subprocess.DEVNULL if quiet else None
     return subprocess.run(cmd, check=check, stdout=out, stderr=out, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def install_packages() -> None:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import httpx
 
-from api.stack import Stack
+from api.stack import Stack, free_port
 from worker.settings import Settings
 from worker.store import FINAL, JobStore
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stack_settings(data: Path, **overrides) -> Settings:
