@@ -10,13 +10,14 @@ from fastapi import FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from worker.celery_app import make_app
+from worker.presence import WorkerDirectory
 from worker.settings import Settings, get_settings
 from worker.store import EventReader, JobStore
 
 from . import problems
 from .deps import key_owner
 from .metrics import COLLECTOR, MetricsMiddleware
-from .routes import catalog, health, jobs, plots, web
+from .routes import catalog, health, jobs, plots, web, workers
 
 DESCRIPTION = """Optimization as a service: POST a job (an objective, optimizers with their
 hyperparameters, steps, what to record); a worker runs it as jitted JAX; fetch trajectories,
@@ -53,12 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compress_min_bytes=settings.compress_min_bytes,
     )
     app.state.events = EventReader(settings.broker_url)
+    app.state.workers = WorkerDirectory.from_url(settings.broker_url)
     app.state.owners = {key_owner(k) for k in settings.keys}
     app.state.celery = make_app(settings, include=())  # sends tasks by name only
     COLLECTOR.app = app
     problems.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    for module in (jobs, plots, catalog, health, web):
+    for module in (jobs, plots, catalog, health, web, workers):
         app.include_router(module.router)
     return app

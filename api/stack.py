@@ -47,6 +47,29 @@ def redis_server_binary() -> str:
     return found
 
 
+def redis_auth_config(settings: Settings, folder: Path) -> list[str]:
+    """redis-server's first argument, a config file (mode 0600, so the password shows in no
+    process list) that sets the password of these settings: the default user's (requirepass),
+    and an ACL user with every right when a user name is set too; [] without a password."""
+    password = settings.redis_password
+    if not password:
+        return []
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [f"requirepass {quoted(password)}"]
+    if settings.redis_username and settings.redis_username != "default":
+        user = quoted(settings.redis_username)
+        lines.append(f"user {user} on {quoted('>' + password)} ~* &* +@all")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "redis-auth.conf"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return [str(path)]
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process these same settings."""
     env = dict(os.environ)
@@ -96,6 +119,7 @@ class Stack:
             "redis",
             [
                 redis_server_binary(),
+                *redis_auth_config(self.settings, self.data),
                 "--port",
                 str(self.settings.redis_port),
                 "--bind",

@@ -167,6 +167,8 @@ class JobSpec(Strict):
     record: RecordSpec = Field(default_factory=RecordSpec)
     seed: int = Field(0, ge=0, lt=2**31)
     dtype: Literal["float32", "float64"] = "float32"
+    # Where the service runs the job (its queue); optcore itself runs on JAX's default device.
+    device: Literal["auto", "cpu", "gpu"] = "auto"
 
 
 @dataclass(frozen=True)

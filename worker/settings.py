@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,9 +45,31 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     jax_cache_dir: Path | None = Field(None, description="default: <data>/jax-cache")
 
+    # Redis shared by hosts: AUTH (requirepass or an ACL user) and TLS (rediss:// URLs).
+    redis_password: str | None = Field(None, repr=False, description="AUTH password")
+    redis_username: str | None = Field(None, description="ACL user; default: Redis's default")
+    redis_ssl_cert_reqs: Literal["required", "optional", "none"] = Field(
+        "required", description="rediss:// only: how the server certificate is checked"
+    )
+    redis_ssl_ca_certs: Path | None = Field(None, description="rediss:// only: CA bundle")
+    # Placement and worker presence (see worker.presence and api.placement).
+    gpu_min_run_steps: int = Field(
+        10_000_000, ge=0, description="device auto: runs x steps from which a GPU is used"
+    )
+    presence_ttl: int = Field(15, ge=2, description="a silent worker is gone after this (s)")
+
     @property
     def broker_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        """The Redis URL every client uses (broker, store, events, presence), with the
+        credentials and TLS options of these settings when the URL does not carry its own."""
+        url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        return redis_url_with(
+            url,
+            self.redis_username,
+            self.redis_password,
+            self.redis_ssl_cert_reqs,
+            self.redis_ssl_ca_certs,
+        )
 
     @property
     def visibility(self) -> int:
@@ -58,6 +82,29 @@ class Settings(BaseSettings):
     @property
     def keys(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+
+def redis_url_with(
+    url: str,
+    username: str | None,
+    password: str | None,
+    cert_reqs: str = "required",
+    ca_certs: Path | None = None,
+) -> str:
+    """``url`` with credentials and, for rediss://, TLS options in its query: both redis-py
+    and kombu (Celery's broker) read ``ssl_cert_reqs`` and ``ssl_ca_certs`` from there."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if password and "@" not in netloc:
+        user = quote(username, safe="") if username else ""
+        netloc = f"{user}:{quote(password, safe='')}@{netloc}"
+    query = parts.query
+    if parts.scheme == "rediss":
+        options = [] if "ssl_cert_reqs=" in query else [f"ssl_cert_reqs={cert_reqs}"]
+        if ca_certs is not None and "ssl_ca_certs=" not in query:
+            options.append(f"ssl_ca_certs={quote(str(ca_certs), safe='/')}")
+        query = "&".join(filter(None, [query, *options]))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @lru_cache

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from . import jobs
+from . import jobs, presence
 from .celery_app import app, settings
 from .store import JobStore
+
+presence.connect(settings.broker_url, settings.presence_ttl)
 
 
 @lru_cache

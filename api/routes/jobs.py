@@ -20,6 +20,7 @@ from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
 
 from ..deps import OwnerDep, SettingsDep, StoreDep
 from ..metrics import JOBS_SUBMITTED
+from ..placement import place
 from ..problems import Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -110,6 +111,8 @@ def submit_job(
             kind="invalid-job",
             errors=[{"field": "steps", "message": "too much work for one job"}],
         )
+    run_steps = len(parsed.runs) * job.steps
+    queue = place(request.app.state.workers, job.device, run_steps, settings.gpu_min_run_steps)
     spec = job.model_dump(mode="json", exclude_none=True)
     job_id = uuid.uuid4().hex
     if idempotency_key is not None:
@@ -143,9 +146,10 @@ def submit_job(
             kind="rate-limited",
             headers={"Retry-After": str(wait)},
         )
-    created = store.create_job(job_id, owner, spec, _summary(job, len(parsed.runs)))
+    summary = {**_summary(job, len(parsed.runs)), "queue": queue}
+    created = store.create_job(job_id, owner, spec, summary)
     try:
-        request.app.state.celery.send_task(TASK, args=[job_id], queue=settings.queue)
+        request.app.state.celery.send_task(TASK, args=[job_id], queue=queue)
     except Exception as exc:  # the broker is down: nothing may stay half-submitted
         store.finish(job_id, "failed", {"type": "not_enqueued", "detail": str(exc)})
         if idempotency_key is not None:

@@ -1,0 +1,26 @@
+"""GET /v1/workers: the live workers per queue, with their devices and jobs in flight."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from worker.presence import WorkerDirectory
+
+from ..deps import OwnerDep
+
+router = APIRouter(prefix="/v1/workers", tags=["workers"])
+
+
+def queues_doc(directory: WorkerDirectory, fresh: bool = False) -> dict[str, list[dict]]:
+    """{queue: [worker, ...]} for every queue some live worker consumes."""
+    return {
+        queue: [w.doc() for w in workers]
+        for queue, workers in sorted(directory.by_queue(fresh).items())
+    }
+
+
+@router.get("", summary="Live workers per queue, with their devices and jobs in flight")
+def list_workers(request: Request, owner: OwnerDep) -> dict:
+    directory: WorkerDirectory = request.app.state.workers
+    workers = directory.live(fresh=True)
+    return {"workers": len(workers), "queues": queues_doc(directory)}
