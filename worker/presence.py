@@ -172,6 +172,8 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread.is_alive():  # a beat in progress must not register the worker again
+            self._thread.join(5)
         with self.client.pipeline(transaction=True) as p:
             p.delete(worker_key(self.node))
             p.zrem(WORKERS, self.node)
