@@ -3,11 +3,13 @@ which jobs they hold. The API reads it to place jobs (api.placement), for ``GET 
 and for ``/readyz``.
 
 Keys (prefix ``optserve:``):
-  worker:{node}  hash, expiring ``presence_ttl`` s after the last heartbeat:
-                 node, hostname, pid, queues (JSON list), started_at, seen_at (s since epoch),
+  worker:{id}    hash, expiring ``presence_ttl`` s after the last heartbeat, where the id is
+                 ``{celery node name}:{parent pid}`` (unique even when scaled containers share
+                 a host name and so a node name):
+                 id, node, hostname, pid, queues (JSON list), started_at, seen_at (epoch s),
                  jobs (JSON list of the job ids in flight), and devices (JSON list of
                  {platform, kind, id}, written by a pool child once JAX has started there)
-  workers        sorted set of the nodes, scored by when their record expires
+  workers        sorted set of the ids, scored by when their record expires
 
 The Celery parent never imports JAX: it writes everything but the devices, from a heartbeat
 thread. Each spawned pool child starts JAX in the background as it comes up and reports
@@ -31,18 +33,20 @@ from celery import signals
 
 PREFIX = "optserve:"
 WORKERS = f"{PREFIX}workers"
+ID_ENV = "OPTSERVE_WORKER_ID"  # set by the Celery parent, inherited by its spawned children
 GPU_PLATFORMS = frozenset({"gpu", "cuda", "rocm"})
 log = logging.getLogger("optserve.presence")
 
 
-def worker_key(node: str) -> str:
-    return f"{PREFIX}worker:{node}"
+def worker_key(worker_id: str) -> str:
+    return f"{PREFIX}worker:{worker_id}"
 
 
 @dataclass(frozen=True)
 class WorkerInfo:
     """One live worker, as its last heartbeat described it."""
 
+    id: str
     node: str
     hostname: str
     queues: list[str]
@@ -58,6 +62,7 @@ class WorkerInfo:
 
     def doc(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "node": self.node,
             "hostname": self.hostname,
             "queues": self.queues,
@@ -70,10 +75,11 @@ class WorkerInfo:
 
 def _decode(raw: dict[bytes, bytes]) -> WorkerInfo | None:
     fields = {k.decode(): v.decode() for k, v in raw.items()}
-    if "node" not in fields:  # a child's device report outlived its parent's record
+    if "id" not in fields:  # a child's device report outlived its parent's record
         return None
     return WorkerInfo(
-        node=fields["node"],
+        id=fields["id"],
+        node=fields.get("node", ""),
         hostname=fields.get("hostname", ""),
         queues=json.loads(fields.get("queues", "[]")),
         devices=json.loads(fields.get("devices", "[]")),
@@ -101,10 +107,10 @@ class WorkerDirectory:
         if not fresh and self._cached and now - self._cached[0] < self.max_age:
             return self._cached[1]
         self.client.zremrangebyscore(WORKERS, "-inf", time.time())
-        nodes = [n.decode() for n in self.client.zrange(WORKERS, 0, -1)]
+        ids = [i.decode() for i in self.client.zrange(WORKERS, 0, -1)]
         with self.client.pipeline(transaction=False) as p:
-            for node in nodes:
-                p.hgetall(worker_key(node))
+            for worker_id in ids:
+                p.hgetall(worker_key(worker_id))
             records = p.execute()
         workers = [w for w in map(_decode, records) if w is not None]
         self._cached = (now, workers)
@@ -125,12 +131,14 @@ class Heartbeat:
     def __init__(
         self,
         client: redis.Redis,
+        worker_id: str,
         node: str,
         queues: list[str],
         ttl: int,
         jobs_in_flight: Callable[[], list[str]],
     ):
         self.client = client
+        self.id = worker_id
         self.node = node
         self.queues = queues
         self.ttl = ttl
@@ -141,11 +149,12 @@ class Heartbeat:
 
     def beat(self) -> None:
         now = time.time()
-        key = worker_key(self.node)
+        key = worker_key(self.id)
         with self.client.pipeline(transaction=True) as p:
             p.hset(
                 key,
                 mapping={
+                    "id": self.id,
                     "node": self.node,
                     "hostname": socket.gethostname(),
                     "pid": os.getpid(),
@@ -156,7 +165,7 @@ class Heartbeat:
                 },
             )
             p.expire(key, self.ttl)
-            p.zadd(WORKERS, {self.node: now + self.ttl})
+            p.zadd(WORKERS, {self.id: now + self.ttl})
             p.execute()
 
     def _loop(self) -> None:
@@ -175,19 +184,19 @@ class Heartbeat:
         if self._thread.is_alive():  # a beat in progress must not register the worker again
             self._thread.join(5)
         with self.client.pipeline(transaction=True) as p:
-            p.delete(worker_key(self.node))
-            p.zrem(WORKERS, self.node)
+            p.delete(worker_key(self.id))
+            p.zrem(WORKERS, self.id)
             p.execute()
 
 
-def report_devices(client: redis.Redis, node: str, ttl: int) -> list[dict[str, Any]]:
+def report_devices(client: redis.Redis, worker_id: str, ttl: int) -> list[dict[str, Any]]:
     """In a pool child: start JAX, and write this worker's devices to its presence record."""
     import jax
 
     devices = [{"platform": d.platform, "kind": d.device_kind, "id": d.id} for d in jax.devices()]
     with client.pipeline(transaction=True) as p:
-        p.hset(worker_key(node), "devices", json.dumps(devices))
-        p.expire(worker_key(node), ttl)
+        p.hset(worker_key(worker_id), "devices", json.dumps(devices))
+        p.expire(worker_key(worker_id), ttl)
         p.execute()
     return devices
 
@@ -202,10 +211,17 @@ def connect(url: str, ttl: int) -> None:
     """Hook presence into this worker's Celery signals (call once, where tasks are defined)."""
     beats: dict[str, Heartbeat] = {}
 
+    @signals.worker_init.connect(weak=False)
+    def _name(sender: Any, **_: Any) -> None:
+        # before the pool starts, so that every spawned child inherits it
+        os.environ[ID_ENV] = f"{sender.hostname}:{os.getpid()}"
+
     @signals.worker_ready.connect(weak=False)
     def _register(sender: Any, **_: Any) -> None:
         queues = sorted(sender.app.amqp.queues.consume_from or {})
-        beat = Heartbeat(redis.Redis.from_url(url), sender.hostname, queues, ttl, _jobs_in_flight)
+        worker_id = os.environ.get(ID_ENV) or f"{sender.hostname}:{os.getpid()}"
+        client = redis.Redis.from_url(url)
+        beat = Heartbeat(client, worker_id, sender.hostname, queues, ttl, _jobs_in_flight)
         beat.start()
         beats["parent"] = beat
 
@@ -219,14 +235,15 @@ def connect(url: str, ttl: int) -> None:
                 log.warning("could not unregister the worker: %s", exc)
 
     @signals.worker_process_init.connect(weak=False)
-    def _devices(sender: Any, **_: Any) -> None:
-        if not sender:  # the node name comes as the sender (Celery >= 5.7)
+    def _devices(**_: Any) -> None:
+        worker_id = os.environ.get(ID_ENV)
+        if not worker_id:
             return
 
         # In the background: a pool child that is slow to start is killed by Celery.
         def report() -> None:
             try:
-                report_devices(redis.Redis.from_url(url), str(sender), ttl)
+                report_devices(redis.Redis.from_url(url), worker_id, ttl)
             except Exception:  # noqa: BLE001 - presence must never take a worker down
                 log.exception("could not report this worker's devices")
 

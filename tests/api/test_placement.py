@@ -13,7 +13,7 @@ MIN = 1_000_000
 
 def worker(queue: str, platform: str | None) -> WorkerInfo:
     devices = [{"platform": platform, "kind": platform, "id": 0}] if platform else []
-    return WorkerInfo(f"{queue}@h", "h", [queue], devices, [], 0.0, 0.0)
+    return WorkerInfo(f"{queue}@h:1", f"{queue}@h", "h", [queue], devices, [], 0.0, 0.0)
 
 
 CPU = worker("cpu", "cpu")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -264,6 +265,7 @@ def main() -> int:
         TEST_REDIS_PORT=str(redis_port),
         OPTSERVE_PORT=str(api_port),
     )
+    os.environ.setdefault("OPTSERVE_REDIS_PASSWORD", secrets.token_urlsafe(24))
     code = 1
     try:
         build_bases()

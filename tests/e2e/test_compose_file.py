@@ -65,3 +65,14 @@ def test_dockerfile_takes_the_base_image_and_copies_what_exists():
     assert _module_exists(cmd)
     build = COMPOSE["x-optserve"]["build"]["args"]["BASE_IMAGE"]
     assert build == "${BASE_IMAGE:-python:3.11-slim}"
+
+
+def test_redis_requires_the_password_is_never_published_and_workers_scale():
+    redis = SERVICES["redis"]
+    required = "${OPTSERVE_REDIS_PASSWORD:?"
+    assert redis["command"][redis["command"].index("--requirepass") + 1].startswith(required)
+    assert redis["environment"]["REDISCLI_AUTH"] == "${OPTSERVE_REDIS_PASSWORD}"
+    assert COMPOSE["x-optserve"]["environment"]["OPTSERVE_REDIS_PASSWORD"].startswith(required)
+    assert "ports" not in redis
+    for name in ("worker", "worker-gpu"):  # `docker compose up --scale worker=n`
+        assert "container_name" not in SERVICES[name] and "ports" not in SERVICES[name]
