@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test compose-test bench lint figures clean
+.PHONY: install up test compose-test bench gpu-check lint figures clean
 
 install: $(STAMP)
 
@@ -28,6 +28,14 @@ bench: install
 	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "torch baseline skipped"
 	$(BIN)/python bench/run_all.py
 
+# On a machine with an NVIDIA GPU: builds the GPU worker's environment (.venv-gpu, with
+# jax[cuda12]), then runs a 1M-run sweep and a 1001 x 1001 landscape against bare JAX there.
+gpu-check:
+	$(PYTHON) -m venv .venv-gpu
+	.venv-gpu/bin/pip install --quiet --upgrade pip
+	.venv-gpu/bin/pip install --quiet -e '.[gpu]'
+	XLA_PYTHON_CLIENT_PREALLOCATE=false .venv-gpu/bin/python bench/gpu_check.py --require-gpu
+
 # The README's pictures, drawn by optserve itself from real runs.
 figures: install
 	$(BIN)/optserve run examples/figure1.json -o .optserve-figure1.json > /dev/null
@@ -41,4 +49,4 @@ lint: install
 	$(BIN)/ruff format --check optcore worker api tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-gpu .pytest_cache .ruff_cache

@@ -4,8 +4,8 @@ and for ``/readyz``.
 
 Keys (prefix ``optserve:``):
   worker:{id}    hash, expiring ``presence_ttl`` s after the last heartbeat, where the id is
-                 ``{celery node name}:{parent pid}`` (unique even when scaled containers share
-                 a host name and so a node name):
+                 ``{celery node name}:{parent pid}:{6 random hex digits}`` (unique even when
+                 scaled containers share a host name, hence a node name, and a pid):
                  id, node, hostname, pid, queues (JSON list), started_at, seen_at (epoch s),
                  jobs (JSON list of the job ids in flight), and devices (JSON list of
                  {platform, kind, id}, written by a pool child once JAX has started there)
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -36,6 +37,11 @@ WORKERS = f"{PREFIX}workers"
 ID_ENV = "OPTSERVE_WORKER_ID"  # set by the Celery parent, inherited by its spawned children
 GPU_PLATFORMS = frozenset({"gpu", "cuda", "rocm"})
 log = logging.getLogger("optserve.presence")
+
+
+def new_worker_id(node: str) -> str:
+    # The pid alone is not enough: every container's Celery parent may be pid 1.
+    return f"{node}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def worker_key(worker_id: str) -> str:
@@ -214,12 +220,12 @@ def connect(url: str, ttl: int) -> None:
     @signals.worker_init.connect(weak=False)
     def _name(sender: Any, **_: Any) -> None:
         # before the pool starts, so that every spawned child inherits it
-        os.environ[ID_ENV] = f"{sender.hostname}:{os.getpid()}"
+        os.environ[ID_ENV] = new_worker_id(sender.hostname)
 
     @signals.worker_ready.connect(weak=False)
     def _register(sender: Any, **_: Any) -> None:
         queues = sorted(sender.app.amqp.queues.consume_from or {})
-        worker_id = os.environ.get(ID_ENV) or f"{sender.hostname}:{os.getpid()}"
+        worker_id = os.environ.get(ID_ENV) or new_worker_id(sender.hostname)
         client = redis.Redis.from_url(url)
         beat = Heartbeat(client, worker_id, sender.hostname, queues, ttl, _jobs_in_flight)
         beat.start()
