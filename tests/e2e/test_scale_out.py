@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -104,6 +105,14 @@ def test_workers_lists_the_worker_with_its_cpu_device_and_readyz_reports_it(clie
     assert worker["node"].startswith("cpu@") and worker["jobs_in_flight"] == 0
     ready = client.get("/readyz").json()
     assert ready["workers"] == 1 and ready["queues"]["cpu"][0]["node"] == worker["node"]
+
+
+def test_the_celery_parent_never_loads_jax_its_pool_child_reports_the_devices(secured, client):
+    live_workers(client)  # a child has written jax.devices(): JAX is up there
+    parent = secured.procs["worker"].pid
+    assert "jaxlib" not in Path(f"/proc/{parent}/maps").read_text()
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    assert any("jaxlib" in Path(f"/proc/{c}/maps").read_text() for c in children)
 
 
 def test_gpu_without_a_gpu_worker_is_a_422_naming_device_and_nothing_is_queued(secured, client):
