@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+WORKERS ?= 1
 up: install
-	$(BIN)/optserve up
+	$(BIN)/optserve up --workers $(WORKERS)
 
 test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -180,7 +180,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from .stack import run_forever
 
-    return run_forever(get_settings())
+    return run_forever(get_settings(), workers=args.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="write the result document here")
     run.set_defaults(func=cmd_run)
     up = sub.add_parser("up", help="start Redis, a worker and the API on this machine")
+    up.add_argument("--workers", type=int, default=1, help="Celery workers to start (default 1)")
     up.set_defaults(func=cmd_up)
     submit = sub.add_parser("submit", help="submit a job to a running service")
     submit.add_argument("job", help="job document (JSON file, or - for stdin)")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
@@ -26,26 +29,62 @@ JOBS_SUBMITTED = Counter("optserve_jobs_submitted_total", "Jobs accepted", regis
 
 
 class StoreCollector:
-    """Read at scrape time: jobs by status and queue depth, from Redis."""
+    """Read at scrape time from the counters the job transitions keep in Redis (one HGETALL
+    and one LLEN: the cost does not grow with the number of jobs). Per-key figures only when
+    ``tenants`` is set by an authorised scrape."""
 
-    app = None  # the application being served (set by create_app)
+    app: Any = None  # the application being served (set by create_app)
 
-    def collect(self):
+    def __init__(self) -> None:
+        self.tenants = threading.local()
+
+    def collect(self) -> Iterator[Metric]:
         if self.app is None:
             return
         store, queue = self.app.state.store, self.app.state.settings.queue
-        jobs = GaugeMetricFamily("optserve_jobs", "Jobs in the store by status", labels=["status"])
-        depth = GaugeMetricFamily(
-            "optserve_queue_depth", "Messages waiting in the queue", labels=["queue"]
-        )
         try:
-            for status, n in store.count_by_status().items():
-                jobs.add_metric([status], n)
-            depth.add_metric([queue], store.queue_length(queue))
+            stats = store.stats()
+            depth = store.queue_length(queue)
+            owners = store.owner_stats() if getattr(self.tenants, "on", False) else {}
         except Exception:  # noqa: BLE001 - Redis down: /readyz says so, metrics stay up
             return
-        yield jobs
-        yield depth
+        current = GaugeMetricFamily(
+            "optserve_jobs", "Jobs queued or running now", labels=["status"]
+        )
+        finished = CounterMetricFamily(
+            "optserve_jobs_finished", "Jobs that ended, by final status", labels=["status"]
+        )
+        failed = CounterMetricFamily(
+            "optserve_jobs_failed", "Failed jobs by reason", labels=["reason"]
+        )
+        requeued = CounterMetricFamily(
+            "optserve_jobs_requeued", "Attempts lost and handed out again", labels=["reason"]
+        )
+        for name, value in sorted(stats.items()):
+            kind, _, label = name.partition(":")
+            family = {"jobs": current, "finished": finished, "failed": failed}.get(kind)
+            family = requeued if kind == "requeued" else family
+            if family is not None:
+                family.add_metric([label], value)
+        yield current
+        yield finished
+        yield failed
+        yield requeued
+        yield CounterMetricFamily(
+            "optserve_job_attempts", "Attempts started", value=stats.get("attempts", 0)
+        )
+        gauge = GaugeMetricFamily(
+            "optserve_queue_depth", "Messages waiting in the queue", labels=["queue"]
+        )
+        gauge.add_metric([queue], depth)
+        yield gauge
+        if owners:
+            per_key = CounterMetricFamily(
+                "optserve_key_jobs_submitted", "Jobs submitted per API key", labels=["owner"]
+            )
+            for owner, n in sorted(owners.items()):
+                per_key.add_metric([owner], n)
+            yield per_key
 
 
 class MetricsMiddleware(BaseHTTPMiddleware):

@@ -1,9 +1,11 @@
-"""The embedded stack: a real redis-server, one Celery worker and uvicorn, on loopback.
+"""The embedded stack: a real redis-server, N Celery workers and uvicorn, on loopback.
 
-``optserve up`` (and ``make up``) runs it in the foreground; the end-to-end tests start the
-same processes on free ports. Each child runs in its own session, so Ctrl-C reaches only
-this supervisor, which then stops the API, the worker (warm shutdown: unfinished jobs go back
-to the queue) and Redis (which writes its append-only file), in that order.
+``optserve up`` (and ``make up``) runs it in the foreground and supervises it: a component
+that dies is restarted with a growing delay (reset once it has stayed up a minute) and the
+stack stops only on Ctrl-C or SIGTERM. The end-to-end tests start the same processes on free
+ports. Each child runs in its own session, so Ctrl-C reaches only this supervisor, which then
+stops the API, the workers (warm shutdown: unfinished jobs go back to the queue) and Redis
+(which writes its append-only file), in that order.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -83,13 +86,25 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 class Stack:
-    def __init__(self, settings: Settings, logs: Path | None = None, worker_name: str = "cpu"):
+    def __init__(
+        self,
+        settings: Settings,
+        logs: Path | None = None,
+        worker_name: str = "cpu",
+        workers: int = 1,
+    ):
         self.settings = settings
         self.data = Path(settings.data).resolve()
         self.logs = logs  # None: children write to this terminal
         self.worker_name = worker_name
+        self.workers = workers
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = settings_env(settings)
+
+    @property
+    def worker_names(self) -> list[str]:
+        """'worker', then 'worker-2', 'worker-3'...: the names of the worker processes."""
+        return [_worker_name(i) for i in range(self.workers)]
 
     @property
     def url(self) -> str:
@@ -149,9 +164,10 @@ class Stack:
                 raise RuntimeError("redis-server did not answer")
             time.sleep(0.05)
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, index: int = 0) -> subprocess.Popen:
+        suffix = "" if index == 0 else str(index + 1)
         return self._spawn(
-            "worker",
+            _worker_name(index),
             [
                 sys.executable,
                 "-m",
@@ -166,7 +182,7 @@ class Stack:
                 "--pool",
                 "prefork",
                 "-n",
-                f"{self.worker_name}@{self.settings.redis_port}.%h",
+                f"{self.worker_name}{suffix}@{self.settings.redis_port}.%h",
                 "--loglevel",
                 "INFO",
                 "--without-gossip",
@@ -208,7 +224,8 @@ class Stack:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check("worker")
+            for name in self.worker_names:
+                self._check(name)
             with suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/readyz", timeout=5.0).status_code == 200:
                     return
@@ -217,7 +234,8 @@ class Stack:
 
     def start(self) -> None:
         self.start_redis()
-        self.start_worker()
+        for index in range(self.workers):
+            self.start_worker(index)
         self.start_api()
 
     # -- stopping -----------------------------------------------------------------------
@@ -245,7 +263,7 @@ class Stack:
         self.stop(name, signal.SIGKILL, timeout=10)
 
     def stop_all(self) -> None:
-        for name in ("api", "worker", "redis"):
+        for name in ("api", *self.worker_names, "redis"):
             self.stop(name)
 
     def dead(self) -> str | None:
@@ -255,12 +273,68 @@ class Stack:
         return None
 
 
-def run_forever(settings: Settings) -> int:
-    """``optserve up``: start everything, print the URL, stop cleanly on Ctrl-C or SIGTERM."""
-    stack = Stack(settings)
+def _worker_name(index: int) -> str:
+    return "worker" if index == 0 else f"worker-{index + 1}"
+
+
+class Supervisor:
+    """Restarts what died, each component with its own growing delay (1 s, 2 s... 30 s),
+    back to 1 s once it has stayed up for ``STABLE_S``."""
+
+    STABLE_S = 60.0
+    MAX_DELAY_S = 30.0
+
+    def __init__(self, stack: Stack, log: Callable[[str], None]):
+        self.stack, self.log = stack, log
+        self.delay: dict[str, float] = {}
+        self.started: dict[str, float] = {}
+        self.due: dict[str, float] = {}  # name: when to restart it
+        self.restarts = 0
+
+    def _restart(self, name: str) -> None:
+        if name == "redis":
+            self.stack.start_redis()
+        elif name == "api":
+            self.stack.start_api()
+        else:
+            self.stack.start_worker(self.stack.worker_names.index(name))
+
+    def step(self) -> None:
+        now = time.monotonic()
+        for name, proc in list(self.stack.procs.items()):
+            if proc.poll() is None:
+                if now - self.started.get(name, now) > self.STABLE_S:
+                    self.delay.pop(name, None)
+                continue
+            if name not in self.due:
+                delay = self.delay.get(name, 0.5) * 2
+                self.delay[name] = min(delay, self.MAX_DELAY_S)
+                self.due[name] = now + self.delay[name]
+                self.log(
+                    f"{name} exited with code {proc.returncode}; "
+                    f"restarting in {self.delay[name]:.0f} s"
+                )
+        for name, when in list(self.due.items()):
+            if now < when:
+                continue
+            del self.due[name]
+            try:
+                self._restart(name)
+            except RuntimeError as exc:
+                self.log(f"{name} did not restart: {exc}")
+                continue
+            self.started[name] = time.monotonic()
+            self.restarts += 1
+            self.log(f"{name} restarted")
+
+
+def run_forever(settings: Settings, workers: int = 1) -> int:
+    """``optserve up``: start everything, print the URL, restart what dies, stop cleanly on
+    Ctrl-C or SIGTERM."""
+    stack = Stack(settings, workers=workers)
     stopping = False
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
@@ -273,15 +347,11 @@ def run_forever(settings: Settings) -> int:
         stack.stop_all()
         return 1
     print(f"optserve is up: {stack.url}  (API docs {stack.url}/docs; data in {stack.data})")
-    print("Ctrl-C stops it.", flush=True)
-    code = 0
+    print(f"{workers} worker(s). Ctrl-C stops it.", flush=True)
+    supervisor = Supervisor(stack, lambda line: print(f"optserve: {line}", flush=True))
     while not stopping:
-        dead = stack.dead()
-        if dead:
-            print(f"error: {dead} exited; stopping", file=sys.stderr)
-            code = 1
-            break
+        supervisor.step()
         time.sleep(0.5)
     print("stopping...", flush=True)
     stack.stop_all()
-    return code
+    return 0

@@ -1,20 +1,65 @@
 """Running a stored job: chunk by chunk, with progress, cancellation and a lease.
 
 Idempotent on the job id: a redelivered job that already finished does nothing, a result is
-stored at most once, and while one worker holds a job's lease no other runs it.
+stored at most once, and while an attempt's lease lives no other attempt starts. The lease is
+renewed by a heartbeat thread for as long as this process lives, so a killed process loses it
+within one lease period and the reaper (worker.reaper) hands the job out again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
+from contextlib import closing
+from typing import Any
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
 
 from .settings import Settings
-from .store import CANCELED, FAILED, FINAL, SUCCEEDED, JobStore
+from .store import CANCELED, FAILED, SUCCEEDED, Attempt, JobStore
 
 log = logging.getLogger("optserve.worker")
 _jax_ready = False
+LOST = "lost"  # this attempt lost the job to another one: it stops without writing
+
+
+class JobLeased(Exception):
+    """Another attempt holds the job's lease: try again after ``seconds``."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"leased for {seconds:.1f} s more")
+        self.seconds = seconds
+
+
+class Heartbeat:
+    """Renews an attempt's lease from a thread while this process lives."""
+
+    def __init__(self, store: JobStore, job_id: str, token: str, lease_seconds: float):
+        self.store, self.job_id, self.token = store, job_id, token
+        self.lease_seconds = lease_seconds
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                if not self.store.renew_lease(self.job_id, self.token, self.lease_seconds):
+                    self.lost = True  # ended, or handed to another attempt
+                    return
+            except redis.RedisError as exc:  # Redis away: the next beat tries again
+                log.warning("job %s: lease not renewed: %s", self.job_id, exc)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _start_jax(settings: Settings) -> None:
@@ -30,69 +75,99 @@ def _start_jax(settings: Settings) -> None:
     _jax_ready = True
 
 
-def execute(store: JobStore, job_id: str, settings: Settings, worker: str) -> str:
-    """Run the job ``job_id`` if it still needs running; return its status afterwards."""
-    job = store.get_job(job_id)
-    if job is None:
+def execute(store: JobStore, job_id: str, settings: Settings, worker: str, queue: str) -> str:
+    """Run the job ``job_id`` if it still needs running; return its status afterwards.
+
+    Raises ``JobLeased`` while another attempt holds the job, and lets Redis connection errors
+    through (the task retries them; the job stays `running` until its lease lapses)."""
+    token = f"{worker}:{os.getpid()}:{uuid.uuid4().hex}"
+    attempt = Attempt(
+        worker=worker,
+        pid=os.getpid(),
+        queue=queue,
+        lease_seconds=settings.job_lease,
+        max_attempts=settings.max_attempts,
+        time_limit=settings.task_time_limit,
+    )
+    outcome, value = store.start(job_id, token, attempt)
+    if outcome == "missing":
         log.warning("job %s is unknown (expired?): nothing to run", job_id)
         return "missing"
-    if job["status"] in FINAL:
-        return job["status"]  # a redelivery after the job ended
-    if store.has_result(job_id):  # the last attempt stored its result, then died
-        store.finish(job_id, SUCCEEDED)
-        return SUCCEEDED
-    token = f"{worker}:{os.getpid()}:{uuid.uuid4().hex}"
-    if not store.acquire_lease(job_id, token, settings.job_lease):
-        log.info("job %s is running elsewhere", job_id)
-        return "running"
-    try:
-        if store.start(job_id, worker) is None:
-            return store.get_job(job_id)["status"]  # canceled while queued
-        return _run(store, job, settings, token)
-    except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
-        log.exception("job %s failed", job_id)
-        store.finish(job_id, FAILED, {"type": type(exc).__name__, "detail": str(exc)})
-        return FAILED
-    finally:
-        store.release_lease(job_id, token)
+    if outcome == "final":
+        return value  # a redelivery after the job ended, or its last attempt was lost
+    if outcome == "leased":
+        raise JobLeased(int(value) / 1000)
+    log.info("job %s: attempt %s", job_id, value)
+    with Heartbeat(store, job_id, token, settings.job_lease) as beat:
+        try:
+            if store.has_result(job_id):  # the last attempt stored its result, then died
+                store.finish(job_id, SUCCEEDED, token=token)
+                return SUCCEEDED
+            return _run(store, job_id, settings, token, beat)
+        except SoftTimeLimitExceeded:
+            log.warning("job %s passed its soft time limit", job_id)
+            error = {
+                "reason": "time_limit",
+                "type": "time_limit",
+                "detail": f"the job ran longer than {settings.task_soft_time_limit} s",
+            }
+            store.finish(job_id, FAILED, error, token=token)
+            return FAILED
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
+            log.exception("job %s failed", job_id)
+            error = {"reason": "error", "type": type(exc).__name__, "detail": str(exc)}
+            store.finish(job_id, FAILED, error, token=token)
+            return FAILED
 
 
-def _run(store: JobStore, job: dict, settings: Settings, token: str) -> str:
+def _progress(p: Any) -> dict:
+    return {
+        "phase": getattr(p, "phase", "running"),
+        "steps_done": p.steps_done,
+        "steps_total": p.steps_total,
+        "fraction": p.steps_done / p.steps_total,
+        "chunk": p.chunk,
+        "chunks": p.chunks,
+        "runs_running": p.running,
+    }
+
+
+def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Heartbeat) -> str:
     _start_jax(settings)
     from optcore import SpecError
     from optcore.runner import JobRunner
     from optcore.spec import parse_job
 
-    job_id = job["id"]
+    job = store.get_job(job_id)
     try:
         runner = JobRunner(parse_job(job["spec"]), settings.chunk_steps)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
+        errors = [{"field": f, "message": m} for f, m in exc.errors]
         store.finish(
-            job_id,
-            FAILED,
-            {"type": "invalid_spec", "errors": [{"field": f, "message": m} for f, m in exc.errors]},
+            job_id, FAILED, {"reason": "error", "type": "invalid_spec", "errors": errors}, token
         )
         return FAILED
-    for p in runner.chunks():
-        store.set_progress(
-            job_id,
-            {
-                "steps_done": p.steps_done,
-                "steps_total": p.steps_total,
-                "fraction": p.steps_done / p.steps_total,
-                "chunk": p.chunk,
-                "chunks": p.chunks,
-                "runs_running": p.running,
-            },
-        )
-        store.renew_lease(job_id, token, settings.job_lease)
-        if store.cancel_requested(job_id):
-            store.finish(job_id, CANCELED)
-            return CANCELED
+    # closing(): whatever ends the loop (cancel, time limit, error) also ends the generator
+    with closing(runner.chunks()) as chunks:
+        for p in chunks:
+            cancel = store.set_progress(job_id, _progress(p))
+            if beat.lost:
+                log.warning("job %s: this attempt lost its lease; stopping", job_id)
+                return LOST
+            if cancel:
+                store.finish(job_id, CANCELED, token=token)
+                return CANCELED
+    _save_result(store, job, runner)
+    return SUCCEEDED if store.finish(job_id, SUCCEEDED, token=token) else LOST
+
+
+def _save_result(store: JobStore, job: dict, runner: Any) -> None:
+    """Build the result document and store it (a second attempt never replaces the first)."""
+    job_id = job["id"]
     result = runner.result()
     result["id"] = job_id
     started = store.get_job(job_id)["started_at"]
     result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
-    store.save_result(job_id, result)  # a second attempt never replaces the first
-    store.finish(job_id, SUCCEEDED)
-    return SUCCEEDED
+    store.save_result(job_id, result)

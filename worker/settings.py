@@ -30,7 +30,14 @@ class Settings(BaseSettings):
     visibility_timeout: int | None = Field(None, description="default: time limit + 300 s")
     restore_interval: int = Field(10, description="seconds between unacked-message sweeps")
     restore_throttle: int = Field(10, description="scan on every n-th sweep")
-    job_lease: int = Field(120, description="a running job's lock expires after this")
+    job_lease: float = Field(
+        15, gt=0, description="seconds a running job's lease lives unless its heartbeat renews it"
+    )
+    max_attempts: int = Field(3, ge=1, description="a job whose process is lost this often fails")
+    reaper_interval: float = Field(
+        5, gt=0, description="seconds between sweeps for running jobs whose lease expired"
+    )
+    metrics_token: str = Field("", description="bearer token that shows per-key metrics")
 
     result_ttl: int = Field(7 * DAY, description="seconds a result is kept")
     idempotency_ttl: int = Field(DAY, description="seconds an Idempotency-Key is remembered")

@@ -7,9 +7,14 @@ Keys (prefix ``optserve:``):
   events:{id}         stream of progress events, then one final event
   owner:{owner}       sorted set of the owner's job ids, scored by creation time (ms)
   idem:{owner}:{key}  an Idempotency-Key: payload fingerprint, job id, state
-  lease:{id}          the lock of the worker running the job, renewed between chunks
+  lease:{id}          the running attempt's token; short TTL, renewed by its heartbeat thread
+  running             set of the jobs in `running` (what the reaper looks at)
+  stats               counters kept by the transitions: jobs:<status>, finished:<status>, ...
+  stats:owners        submissions per owner (shown only to a metrics token holder)
+  reaper              lock: one reaper sweep at a time across workers
   plot:{id}:{name}    a rendered picture of the result, kept as long as the result
-  active:{owner}      the owner's jobs queued or running (a concurrency limit)
+  active:{owner}      the owner's jobs queued or running (a concurrency limit; members whose
+                      job ended are dropped when counted, so the count cannot drift)
   rate:{owner}:{min}  the owner's submissions in one minute (a rate limit)
 Results never travel through broker messages or Celery's result backend.
 """
@@ -25,6 +30,10 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from . import lua
 
 PREFIX = "optserve:"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
@@ -37,38 +46,12 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
 FINAL = {SUCCEEDED, FAILED, CANCELED}
 GZIP_MAGIC = b"\x1f\x8b"
 EVENTS_KEPT = 10_000
+# Transient errors (Redis restarting, a dropped connection) are retried for about 15 s.
+RETRIED_ERRORS = [redis.ConnectionError, redis.TimeoutError]
 
-# Atomic transitions: a queued job is canceled at once, a running one is flagged and stops at
-# its next chunk; a worker never starts a job that was canceled while queued.
-_CANCEL = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return false end
-if status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'canceled', 'finished_at', ARGV[1])
-  redis.call('SREM', ARGV[4] .. redis.call('HGET', KEYS[1], 'owner'), ARGV[5])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', 'end', 'data', ARGV[2])
-  return 'canceled'
-end
-if status == 'running' then redis.call('HSET', KEYS[1], 'cancel_requested', '1') end
-return status
-"""
-_START = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status or status == 'canceled' or status == 'succeeded' or status == 'failed' then
-  return false
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
+
+def _retrying() -> Retry:
+    return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=12)
 
 
 def _events_of(reply) -> list[tuple[str, str, dict]]:
@@ -83,12 +66,28 @@ class EventReader:
     """Waits on a job's event stream without holding a thread: the API's Server-Sent Events
     (a blocking read per open stream would use up the API's thread pool)."""
 
-    def __init__(self, url: str):
-        self.r = redis.asyncio.Redis.from_url(url, decode_responses=False)
+    def __init__(self, url: str, block_ms: int = 10_000):
+        # the socket timeout outlasts the blocking read, or a quiet stream would die with it
+        self.block_ms = block_ms
+        self.r = redis.asyncio.Redis.from_url(
+            url, decode_responses=False, socket_timeout=block_ms / 1000 + 10
+        )
 
     async def read(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, str, dict]]:
         reply = await self.r.xread({JobStore._events(job_id): after}, block=block_ms, count=100)
         return _events_of(reply)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who runs an attempt of a job, and for how long it may."""
+
+    worker: str
+    pid: int
+    queue: str
+    lease_seconds: float
+    max_attempts: int
+    time_limit: float  # the hard limit: a process lost past it was killed for time
 
 
 @dataclass
@@ -109,14 +108,23 @@ class JobStore:
         self.result_ttl = result_ttl
         self.idempotency_ttl = idempotency_ttl
         self.compress_min_bytes = compress_min_bytes
-        self._cancel = client.register_script(_CANCEL)
-        self._start = client.register_script(_START)
-        self._release = client.register_script(_RELEASE)
-        self._renew = client.register_script(_RENEW)
+        self._finish = client.register_script(lua.FINISH)
+        self._start = client.register_script(lua.START)
+        self._requeue = client.register_script(lua.REQUEUE)
+        self._cancel = client.register_script(lua.CANCEL)
+        self._renew = client.register_script(lua.RENEW)
+        self._admit = client.register_script(lua.ADMIT)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs) -> JobStore:
-        return cls(redis.Redis.from_url(url, decode_responses=False), **kwargs)
+    def from_url(cls, url: str, **kwargs: Any) -> JobStore:
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=False,
+            retry=_retrying(),
+            retry_on_error=RETRIED_ERRORS,
+            health_check_interval=30,
+        )
+        return cls(client, **kwargs)
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -148,6 +156,22 @@ class JobStore:
     def _lease(job_id: str) -> str:
         return f"{PREFIX}lease:{job_id}"
 
+    RUNNING_SET = f"{PREFIX}running"
+    STATS = f"{PREFIX}stats"
+    OWNER_STATS = f"{PREFIX}stats:owners"
+
+    def _transition(self, script: Any, job_id: str, *args: Any) -> Any:
+        """Run a transition script with the keys and leading arguments they all take."""
+        keys = [
+            self._job(job_id),
+            self._events(job_id),
+            self._lease(job_id),
+            self.RUNNING_SET,
+            self.STATS,
+        ]
+        common = [repr(time.time()), job_id, PREFIX, self.result_ttl, EVENTS_KEPT]
+        return script(keys=keys, args=[*common, *args])
+
     # -- jobs ---------------------------------------------------------------------------
 
     def create_job(self, job_id: str, owner: str, spec: dict, summary: dict) -> dict:
@@ -166,6 +190,9 @@ class JobStore:
             p.hset(self._job(job_id), mapping=record)
             p.zadd(self._owner(owner), {job_id: now * 1000})
             p.sadd(self._active(owner), job_id)
+            p.hincrby(self.STATS, "jobs:queued", 1)
+            p.hincrby(self.STATS, "submitted", 1)
+            p.hincrby(self.OWNER_STATS, owner, 1)
             p.execute()
         return self.get_job(job_id)
 
@@ -173,11 +200,7 @@ class JobStore:
         """May ``owner`` submit now? (None, 0), or the limit hit and seconds to wait."""
         now = time.time()
         window = f"{PREFIX}rate:{owner}:{int(now // 60)}"
-        with self.r.pipeline(transaction=True) as p:
-            p.incr(window)
-            p.expire(window, 120)
-            p.scard(self._active(owner))
-            count, _, active = p.execute()
+        count, active = self._admit(keys=[self._active(owner), window], args=[PREFIX])
         if per_minute and count > per_minute:
             return f"at most {per_minute} submissions a minute", 60 - int(now % 60)
         if max_active and active >= max_active:
@@ -228,12 +251,25 @@ class JobStore:
         last = entries[limit - 1] if more else None
         return Page(items, (last[1], last[0].decode()) if last else None)
 
-    def start(self, job_id: str, worker: str) -> int | None:
-        """Mark the job running; None when it must not run (canceled, finished, unknown)."""
-        attempts = self._start(keys=[self._job(job_id)], args=[repr(time.time()), worker])
-        return int(attempts) if attempts else None
+    def start(self, job_id: str, token: str, attempt: Attempt) -> tuple[str, str]:
+        """Begin an attempt holding the lease ``token``. Returns ('started', attempts),
+        ('leased', ms left on another attempt's lease), ('final', status: the job ended, or
+        just failed because its earlier attempts were all lost) or ('missing', '')."""
+        outcome, value = self._transition(
+            self._start,
+            job_id,
+            token,
+            int(attempt.lease_seconds * 1000),
+            attempt.worker,
+            attempt.pid,
+            attempt.queue,
+            attempt.max_attempts,
+            repr(time.time() + attempt.time_limit),
+        )
+        return outcome.decode(), value.decode()
 
-    def set_progress(self, job_id: str, progress: dict) -> None:
+    def set_progress(self, job_id: str, progress: dict) -> bool:
+        """Record progress (and send it as an event); True when a cancel was requested."""
         data = json.dumps(progress)
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), "progress", data)
@@ -243,39 +279,25 @@ class JobStore:
                 maxlen=EVENTS_KEPT,
                 approximate=True,
             )
-            p.execute()
+            p.hget(self._job(job_id), "cancel_requested")
+            return p.execute()[-1] == b"1"
 
     def request_cancel(self, job_id: str) -> str | None:
         """Cancel: returns the status after the request (None for an unknown job)."""
-        end = json.dumps({"status": CANCELED})
-        status = self._cancel(
-            keys=[self._job(job_id), self._events(job_id)],
-            args=[repr(time.time()), end, EVENTS_KEPT, f"{PREFIX}active:", job_id],
-        )
+        status = self._transition(self._cancel, job_id)
         return status.decode() if status else None
 
     def cancel_requested(self, job_id: str) -> bool:
         return self.r.hget(self._job(job_id), "cancel_requested") == b"1"
 
-    def finish(self, job_id: str, status: str, error: dict | None = None) -> None:
-        fields = {"status": status, "finished_at": repr(time.time())}
-        if error is not None:
-            fields["error"] = json.dumps(error)
-        end = {"status": status, **({"error": error} if error else {})}
-        owner = self.r.hget(self._job(job_id), "owner")
-        with self.r.pipeline(transaction=True) as p:
-            p.hset(self._job(job_id), mapping=fields)
-            if owner is not None:
-                p.srem(self._active(owner.decode()), job_id)
-            p.xadd(
-                self._events(job_id),
-                {"event": "end", "data": json.dumps(end)},
-                maxlen=EVENTS_KEPT,
-                approximate=True,
-            )
-            for key in (self._job(job_id), self._events(job_id)):
-                p.expire(key, self.result_ttl)
-            p.execute()
+    def finish(
+        self, job_id: str, status: str, error: dict | None = None, token: str | None = None
+    ) -> bool:
+        """End the job, once: with ``token``, only while that attempt holds it; without, any
+        unfinished job (the API's path). False when it had already ended or moved on."""
+        reason = (error or {}).get("reason", "") if status == FAILED else ""
+        err = json.dumps(error) if error is not None else ""
+        return bool(self._transition(self._finish, job_id, status, err, reason, token or ""))
 
     # -- results ------------------------------------------------------------------------
 
@@ -334,16 +356,27 @@ class JobStore:
     def release_idempotency(self, owner: str, key: str) -> None:
         self.r.delete(self._idem(owner, key))
 
-    # -- leases: one live worker per job ----------------------------------------------------
+    # -- leases: one live attempt per job -----------------------------------------------
 
-    def acquire_lease(self, job_id: str, token: str, ttl: int) -> bool:
-        return bool(self.r.set(self._lease(job_id), token, nx=True, ex=ttl))
+    def renew_lease(self, job_id: str, token: str, seconds: float) -> bool:
+        """The heartbeat: False once the attempt no longer holds the job."""
+        lease_ms = int(seconds * 1000)
+        return bool(
+            self._renew(keys=[self._job(job_id), self._lease(job_id)], args=[token, lease_ms])
+        )
 
-    def renew_lease(self, job_id: str, token: str, ttl: int) -> bool:
-        return bool(self._renew(keys=[self._lease(job_id)], args=[token, ttl]))
+    def running_jobs(self) -> list[str]:
+        return [m.decode() for m in self.r.smembers(self.RUNNING_SET)]
 
-    def release_lease(self, job_id: str, token: str) -> None:
-        self._release(keys=[self._lease(job_id)], args=[token])
+    def requeue_if_lost(self, job_id: str, max_attempts: int) -> tuple[str, str]:
+        """A running job whose lease expired: ('requeued', queue), ('failed' | 'canceled',
+        queue), or ('alive' | 'gone', '') when there is nothing to do."""
+        outcome, queue = self._transition(self._requeue, job_id, max_attempts)
+        return outcome.decode(), queue.decode()
+
+    def take_reaper_turn(self, who: str, seconds: float) -> bool:
+        """One reaper sweep per period across all workers."""
+        return bool(self.r.set(f"{PREFIX}reaper", who, nx=True, px=int(seconds * 1000)))
 
     # -- events -------------------------------------------------------------------------
 
@@ -359,13 +392,12 @@ class JobStore:
         self.r.set(key, os.urandom(32), nx=True)
         return self.r.get(key)
 
-    def count_by_status(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for key in self.r.scan_iter(f"{PREFIX}job:*", count=1000):
-            status = self.r.hget(key, "status")
-            if status:
-                counts[status.decode()] = counts.get(status.decode(), 0) + 1
-        return counts
+    def stats(self) -> dict[str, int]:
+        """The counters the transitions keep: O(1) to read, whatever the number of jobs."""
+        return {k.decode(): int(v) for k, v in self.r.hgetall(self.STATS).items()}
+
+    def owner_stats(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.r.hgetall(self.OWNER_STATS).items()}
 
     def queue_length(self, queue: str) -> int:
         return int(self.r.llen(queue))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import StoreDep
-from ..metrics import REGISTRY
+from ..metrics import COLLECTOR, REGISTRY
 from ..problems import Problem
 from .workers import queues_doc
 
@@ -30,5 +32,14 @@ def readyz(request: Request, store: StoreDep) -> dict:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    """Prometheus text. Per-key figures only with ``Authorization: Bearer <metrics token>``
+    when OPTSERVE_METRICS_TOKEN is set."""
+    token = request.app.state.settings.metrics_token
+    sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    COLLECTOR.tenants.on = bool(token) and hmac.compare_digest(sent.encode(), token.encode())
+    try:
+        body = generate_latest(REGISTRY)
+    finally:
+        COLLECTOR.tenants.on = False
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -282,13 +285,23 @@ async def job_events(
     await run_in_threadpool(_owned, store, job_id, owner)
     reader = request.app.state.events
 
-    async def stream():
+    async def stream() -> AsyncIterator[str]:
+        # Ends only with the job's `end` event or the client leaving: a quiet job (queued,
+        # compiling) gets keep-alives, and Redis being away only delays the stream.
         after = last_event_id or "0-0"
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            events = await reader.read(job_id, after, KEEPALIVE_MS)
+            try:
+                events = await reader.read(job_id, after, KEEPALIVE_MS)
+            except (redis.RedisError, OSError):
+                yield ": redis unavailable, retrying\n\n"
+                await asyncio.sleep(1.0)
+                continue
             if not events:
-                job = await run_in_threadpool(store.get_job, job_id)
+                try:
+                    job = await run_in_threadpool(store.get_job, job_id)
+                except redis.RedisError:
+                    continue
                 if job is None:
                     return
                 if job["status"] in FINAL:  # ended, and its events expired

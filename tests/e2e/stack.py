@@ -19,9 +19,11 @@ def stack_settings(data: Path, **overrides) -> Settings:
         port=free_port(),
         redis_port=free_port(),
         chunk_steps=20_000,
-        task_soft_time_limit=25,
-        task_time_limit=30,
-        visibility_timeout=35,
+        # generous: first jobs compile, and the test machine is shared (a lost job is
+        # recovered by the reaper within seconds, not by these limits)
+        task_soft_time_limit=90,
+        task_time_limit=100,
+        visibility_timeout=110,
         restore_interval=1,
         restore_throttle=1,
         job_lease=5,

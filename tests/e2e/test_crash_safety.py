@@ -16,13 +16,11 @@ def small_job() -> dict:
 
 
 def test_a_job_whose_worker_is_killed_finishes_exactly_once_on_a_new_worker(tmp_path):
-    # timeouts short enough for the test: the dead worker's job comes back after 20 s
-    stack = start_stack(
-        tmp_path, task_soft_time_limit=12, task_time_limit=15, visibility_timeout=20
-    )
+    # the new worker's reaper requeues the job once the dead attempt's lease lapses (5 s)
+    stack = start_stack(tmp_path, job_lease=5, reaper_interval=1)
     try:
         with httpx.Client(base_url=stack.url, timeout=30) as client:
-            job_id = client.post("/v1/jobs", json=long_job()).json()["id"]
+            job_id = client.post("/v1/jobs", json=long_job(steps=200_000)).json()["id"]
             wait_until(
                 lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"], 60, "the job to run"
             )
@@ -30,7 +28,7 @@ def test_a_job_whose_worker_is_killed_finishes_exactly_once_on_a_new_worker(tmp_
             assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
             stack.start_worker()
             done = wait_for(client, job_id, timeout=120)
-            assert done["status"] == "succeeded"
+            assert done["status"] == "succeeded", done
             assert done["attempts"] == 2
             result = client.get(f"/v1/jobs/{job_id}/result").json()
             assert len(result["runs"]) == 1500 and result["id"] == job_id

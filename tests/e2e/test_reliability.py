@@ -1,0 +1,129 @@
+"""Bounded work: the soft time limit stops the computation, a job whose process is killed
+every time fails after its attempts, cancel lands within 2 s, and a progress stream outlives
+a long wait in the queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from .reliability import FAST_RECOVERY, end_events, is_idle, running_pid
+from .stack import long_job, start_stack, store_of, wait_for, wait_until
+
+SOFT_LIMIT_S = 8
+
+
+def small_job() -> dict:
+    return {
+        "objective": {"name": "rosenbrock"},
+        "steps": 500,
+        "runs": [{"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}}],
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = start_stack(
+        tmp_path_factory.mktemp("rel"),
+        task_soft_time_limit=SOFT_LIMIT_S,
+        task_time_limit=40,
+        visibility_timeout=45,
+        chunk_steps=10_000,
+        **FAST_RECOVERY,
+    )
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def client(stack):
+    with httpx.Client(base_url=stack.url, timeout=30) as c:
+        yield c
+
+
+def _started(stack, job_id: str) -> tuple[int, int]:
+    return wait_until(lambda: running_pid(store_of(stack), job_id), 90, "the job to start")
+
+
+def _next_job_succeeds(client: httpx.Client) -> None:
+    following = client.post("/v1/jobs", json=small_job()).json()["id"]
+    assert wait_for(client, following, timeout=60)["status"] == "succeeded"
+
+
+def test_the_soft_time_limit_fails_the_job_and_stops_its_computation(stack, client):
+    job_id = client.post("/v1/jobs", json=long_job()).json()["id"]
+    pid, _ = _started(stack, job_id)
+    done = wait_for(client, job_id, timeout=SOFT_LIMIT_S + 30)
+    assert done["status"] == "failed" and done["error"]["reason"] == "time_limit", done
+    assert end_events(store_of(stack), job_id)[0]["error"]["reason"] == "time_limit"
+    wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
+    _next_job_succeeds(client)
+
+
+def test_cancel_lands_within_two_seconds_on_a_running_job(stack, client):
+    job_id = client.post("/v1/jobs", json=long_job()).json()["id"]
+    pid, _ = _started(stack, job_id)
+    wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"], 60, "progress")
+    asked = time.monotonic()
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 202
+    done = wait_for(client, job_id, timeout=10)
+    assert done["status"] == "canceled" and time.monotonic() - asked < 2.0
+    wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
+    assert end_events(store_of(stack), job_id) == [{"status": "canceled"}]
+    _next_job_succeeds(client)
+
+
+def test_a_job_whose_process_is_killed_every_time_fails_after_three_attempts(stack, client):
+    store = store_of(stack)
+    job_id = client.post("/v1/jobs", json=long_job()).json()["id"]
+    killed: set[int] = set()
+
+    def kill_each_attempt() -> bool:
+        job = store.get_job(job_id)
+        running = running_pid(store, job_id)
+        if running and running[0] not in killed:
+            os.kill(running[0], signal.SIGKILL)
+            killed.add(running[0])
+        return job["status"] in ("succeeded", "failed", "canceled")
+
+    wait_until(kill_each_attempt, 120, "the poison job to end")
+    job = store.get_job(job_id)
+    assert job["status"] == "failed" and job["error"]["reason"] == "worker_lost", job
+    assert job["attempts"] == 3 and len(killed) == 3
+    assert len(end_events(store, job_id)) == 1
+    _next_job_succeeds(client)
+
+
+def test_a_progress_stream_outlives_a_long_wait_in_the_queue(stack, client):
+    blocker = client.post("/v1/jobs", json=long_job()).json()["id"]
+    _started(stack, blocker)
+    waiting = client.post("/v1/jobs", json=small_job()).json()["id"]
+    events: list[tuple[float, str, dict]] = []
+    opened = time.monotonic()
+
+    def listen() -> None:
+        timeout = httpx.Timeout(30, read=60)
+        with httpx.stream("GET", f"{stack.url}/v1/jobs/{waiting}/events", timeout=timeout) as r:
+            kind = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind:
+                    events.append((time.monotonic() - opened, kind, json.loads(line[6:])))
+                    if kind == "end":
+                        return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(7)  # longer than the old 5 s socket timeout, with no event for the job
+    client.delete(f"/v1/jobs/{blocker}")
+    listener.join(90)
+    assert not listener.is_alive()
+    assert events and events[0][0] > 5.0  # the job waited in the queue past the old timeout
+    assert events[-1][1:] == ("end", {"status": "succeeded"})
