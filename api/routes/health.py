@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import StoreDep
 from ..metrics import REGISTRY
-from ..problems import Problem
+from ..problems import REDIS_RETRY_AFTER, Problem
 
 router = APIRouter(tags=["health"])
 WORKER_PING_CACHE_S = 5.0
@@ -32,11 +32,12 @@ def _workers(request: Request) -> int:
 
 @router.get("/readyz", responses={503: {"description": "Redis or every worker is down"}})
 def readyz(request: Request, store: StoreDep) -> dict:
+    retry = {"Retry-After": REDIS_RETRY_AFTER}
     if not store.ping():
-        raise Problem(503, "Redis does not answer", kind="not-ready")
+        raise Problem(503, "Redis does not answer", kind="not-ready", headers=retry)
     workers = _workers(request)
     if workers == 0:
-        raise Problem(503, "no worker answers", kind="not-ready")
+        raise Problem(503, "no worker answers", kind="not-ready", headers=retry)
     return {"status": "ready", "redis": True, "workers": workers}
 
 
