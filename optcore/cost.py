@@ -79,7 +79,7 @@ def estimate(spec: JobSpec, objective: Any = None) -> Cost:
     return Cost(
         runs=runs,
         parameters=dim,
-        recorded_values=runs * records * per_record + 3 * points,
+        recorded_values=runs * records * per_record + _landscape_values(spec, kind),
         parameter_memory=runs * dim,
         flops=float(flops),
         landscape_points=points,
@@ -93,6 +93,15 @@ def _landscape_points(spec: JobSpec, kind: str | None) -> int:
         return 0
     nx, ny = landscape.shape
     return nx if kind == "interpolation" else nx * ny
+
+
+def _landscape_values(spec: JobSpec, kind: str | None) -> int:
+    """x, y and z of a plane; x and z of a line."""
+    landscape = spec.record.landscape
+    if landscape is None:
+        return 0
+    nx, ny = landscape.shape
+    return 2 * nx if kind == "interpolation" else nx * ny + nx + ny
 
 
 def _flops_per(objective: Any, expression: str | None) -> tuple[float, float, float]:
