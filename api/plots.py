@@ -208,20 +208,36 @@ def _title(ax: Axes, text: str) -> None:
 DRAW = {"contour": _contour, "loss": _loss, "surface": _surface, "landscape": _landscape}
 
 
-def render(result: dict, kind: str, fmt: str = "png") -> bytes:
+DRAWING_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def figure(result: dict, kind: str) -> Figure:
+    """The picture as a Figure with its own Agg canvas, laid out, not yet rendered."""
     if kind not in DRAW:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be png or svg, not {fmt}")
     fig = Figure(figsize=SIZE, dpi=DPI)
     FigureCanvasAgg(fig)
     try:
         DRAW[kind](fig, result)
         fig.tight_layout()
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        # values at the edge of float range (a diverged run, an extreme box) that
-        # matplotlib cannot scale: a picture of them does not exist, it is not a server fault
-        raise NoData(f"the result's values cannot be drawn as a {kind} plot: {exc}") from exc
+    except DRAWING_ERRORS as exc:
+        raise _cannot_draw(kind, exc) from exc
+    return fig
+
+
+def render(result: dict, kind: str, fmt: str = "png") -> bytes:
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be png or svg, not {fmt}")
+    fig = figure(result, kind)
     out = io.BytesIO()
-    fig.savefig(out, format=fmt, dpi=DPI)
+    try:
+        fig.savefig(out, format=fmt, dpi=DPI)
+    except DRAWING_ERRORS as exc:
+        raise _cannot_draw(kind, exc) from exc
     return out.getvalue()
+
+
+def _cannot_draw(kind: str, exc: Exception) -> NoData:
+    # Values at the edge of float range (a diverged run, an extreme box) that matplotlib
+    # cannot scale: a picture of them does not exist; that is no server fault (409, not 500).
+    return NoData(f"the result's values cannot be drawn as a {kind} plot: {exc}")
