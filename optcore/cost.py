@@ -136,8 +136,8 @@ def overruns(cost: Cost, limits: Limits) -> list[Overrun]:
                 "record.every",
                 cost.recorded_values,
                 limits.recorded_values,
-                f"the job would record {cost.recorded_values:,} numbers "
-                f"({cost.runs:,} runs); record less often or run fewer",
+                f"the job would record {cost.recorded_values:,} numbers over {cost.runs:,} "
+                f"run{'s' if cost.runs > 1 else ''} (record less often or run fewer)",
             )
         )
     if cost.parameter_memory > limits.parameters:
@@ -148,8 +148,8 @@ def overruns(cost: Cost, limits: Limits) -> list[Overrun]:
                 cost.parameter_memory,
                 limits.parameters,
                 f"{cost.runs:,} runs x {cost.parameters:,} parameters = "
-                f"{cost.parameter_memory:,} parameters held at once; use fewer runs or a "
-                "smaller network",
+                f"{cost.parameter_memory:,} parameters held at once (use fewer runs or a "
+                "smaller network)",
             )
         )
     if cost.flops > limits.job_flops:
@@ -162,7 +162,7 @@ def overruns(cost: Cost, limits: Limits) -> list[Overrun]:
                 limits.job_flops,
                 f"the job would take about {cost.flops:.3g} floating-point operations "
                 f"({cost.landscape_flops:.3g} of them for {cost.landscape_points:,} landscape "
-                f"points); {'lower the resolution' if landscape else 'run fewer steps or runs'}",
+                f"points: {'lower the resolution' if landscape else 'run fewer steps or runs'})",
             )
         )
     return out

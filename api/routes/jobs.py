@@ -94,10 +94,7 @@ def refuse_costly(parsed: Job, settings: Settings) -> None:
     over = cost.overruns(cost.estimate(parsed.spec, parsed.objective), limits)
     if not over:
         return
-    messages = [
-        f"{o.message}: {_figure(o.value)} exceeds {LIMIT_SETTINGS[o.limit]}={_figure(o.maximum)}"
-        for o in over
-    ]
+    messages = [f"over {LIMIT_SETTINGS[o.limit]}={_figure(o.maximum)}: {o.message}" for o in over]
     raise Problem(
         422,
         "; ".join(messages),
