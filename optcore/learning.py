@@ -224,10 +224,10 @@ def _numbers(value: Any, where: str) -> np.ndarray:
         raise SpecError(where, "must be a rectangular array of numbers") from None
     if cells.size > MAX_VALUES:
         raise SpecError(where, f"at most {MAX_VALUES:,} numbers")
-    for cell in cells.flat:
-        if isinstance(cell, bool) or not isinstance(cell, int | float):
-            shown = "a row of another length" if isinstance(cell, list) else repr(cell)[:40]
-            raise SpecError(where, f"must hold numbers only, not {shown}")
+    if not set(map(type, cells.flat)) <= {int, float}:  # bool is not int here: type() is exact
+        cell = next(c for c in cells.flat if type(c) not in (int, float))
+        shown = "a row of another length" if isinstance(cell, list) else repr(cell)[:40]
+        raise SpecError(where, f"must hold numbers only, not {shown}")
     try:
         out = cells.astype(np.float64)
     except OverflowError:

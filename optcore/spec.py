@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import objectives, optimizers
@@ -240,18 +241,21 @@ def validate_model(doc: Any) -> JobSpec:
         except ValidationError as exc:
             errors = [(_field_of(e["loc"]), e["msg"]) for e in exc.errors()]
             raise SpecError.combine(errors) from None
-    overflowing = list(_unrepresentable(spec.model_dump(exclude_none=True), ""))
+    overflowing = list(_unrepresentable(spec, ""))
     if overflowing:
         raise SpecError.combine(overflowing)
     return spec
 
 
-def _unrepresentable(value: Any, where: str):
+def _unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
     """(field, message) for each number of the free-form parts (hyperparameters, sweeps,
     objective params and data) that no float holds: every later ``float()`` may trust them."""
-    if isinstance(value, bool | str) or value is None:
+    if isinstance(value, BaseModel):
+        for name, item in value:
+            yield from _unrepresentable(item, join_field(where, name))
+    elif isinstance(value, bool | str) or value is None:
         return
-    if isinstance(value, int):
+    elif isinstance(value, int):
         if abs(value) > MAX_FLOAT:
             yield where, f"has {len(str(abs(value)))} digits; numbers must be below {MAX_FLOAT:.4g}"
     elif isinstance(value, float):
@@ -260,9 +264,19 @@ def _unrepresentable(value: Any, where: str):
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from _unrepresentable(item, join_field(where, str(key)))
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, list | tuple) and not _finite_numbers(value):
         for i, item in enumerate(value):
             yield from _unrepresentable(item, f"{where}[{i}]")
+
+
+def _finite_numbers(values: list | tuple) -> bool:
+    """Whether a (nested) list converts to finite floats: a whole data array at once, in C.
+    When not, the caller looks item by item for the culprit (strings and booleans are not
+    this check's concern: the fields that take numbers refuse them)."""
+    try:
+        return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def sweep_size(run: RunSpec) -> int:
