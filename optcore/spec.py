@@ -9,17 +9,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import objectives, optimizers
 from .errors import SpecError, join_field
 from .objectives import Objective
 from .program import FLAT, NO_SNAPSHOT, VECTOR
+from .ranges import check_box, unrepresentable
 
 MAX_STEPS = 1_000_000
 MAX_RUNS = 4096
@@ -30,20 +30,6 @@ MAX_TRAJECTORY_DIM = 3  # parameters are recorded as a trajectory up to this dim
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 StrictInt = Annotated[int, Field(strict=True)]
 Box = tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]]
-MIN_WIDTH, MAX_WIDTH = 1e-12, 1e12  # of each side of a box: what a grid and a plot resolve
-MAX_FLOAT = 1.7976931348623157e308
-
-
-def check_box(box: Box | None) -> Box | None:
-    """Each side [low, high] of finite numbers, low < high, 1e-12 <= high - low <= 1e12."""
-    for lo, hi in box or ():
-        if not lo < hi:
-            raise ValueError("each bound must be [low, high] with low < high")
-        if not MIN_WIDTH <= hi - lo <= MAX_WIDTH:
-            raise ValueError(
-                f"each side must be {MIN_WIDTH:g} to {MAX_WIDTH:g} wide, not {hi - lo:g}"
-            )
-    return box
 
 
 class Strict(BaseModel):
@@ -241,42 +227,10 @@ def validate_model(doc: Any) -> JobSpec:
         except ValidationError as exc:
             errors = [(_field_of(e["loc"]), e["msg"]) for e in exc.errors()]
             raise SpecError.combine(errors) from None
-    overflowing = list(_unrepresentable(spec, ""))
+    overflowing = list(unrepresentable(spec, ""))
     if overflowing:
         raise SpecError.combine(overflowing)
     return spec
-
-
-def _unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """(field, message) for each number of the free-form parts (hyperparameters, sweeps,
-    objective params and data) that no float holds: every later ``float()`` may trust them."""
-    if isinstance(value, BaseModel):
-        for name, item in value:
-            yield from _unrepresentable(item, join_field(where, name))
-    elif isinstance(value, bool | str) or value is None:
-        return
-    elif isinstance(value, int):
-        if abs(value) > MAX_FLOAT:
-            yield where, f"has {len(str(abs(value)))} digits; numbers must be below {MAX_FLOAT:.4g}"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            yield where, f"must be a finite number below {MAX_FLOAT:.4g}, not {value}"
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _unrepresentable(item, join_field(where, str(key)))
-    elif isinstance(value, list | tuple) and not _finite_numbers(value):
-        for i, item in enumerate(value):
-            yield from _unrepresentable(item, f"{where}[{i}]")
-
-
-def _finite_numbers(values: list | tuple) -> bool:
-    """Whether a (nested) list converts to finite floats: a whole data array at once, in C.
-    When not, the caller looks item by item for the culprit (strings and booleans are not
-    this check's concern: the fields that take numbers refuse them)."""
-    try:
-        return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
-    except (OverflowError, TypeError, ValueError):
-        return False
 
 
 def sweep_size(run: RunSpec) -> int:
