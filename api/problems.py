@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,8 +24,12 @@ TITLES = {
     415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
+    500: "Internal server error",
     503: "Service unavailable",
 }
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+REDIS_RETRY_AFTER = "5"
+log = logging.getLogger("optserve.api")
 
 
 class Problem(Exception):
@@ -101,6 +107,30 @@ def install(app: FastAPI) -> None:
             else:
                 errors.append((_loc(tuple(e.get("loc", ()))), e.get("msg", "invalid")))
         return invalid(request, errors)
+
+    for error in REDIS_DOWN:  # BusyLoadingError (Redis restarting) is a ConnectionError too
+
+        @app.exception_handler(error)
+        async def _redis_down(request: Request, exc: Exception):
+            log.warning("Redis unavailable on %s: %s", request.url.path, exc)
+            return problem_response(
+                request,
+                503,
+                "the job store (Redis) is unavailable; try again",
+                "store-unavailable",
+                headers={"Retry-After": REDIS_RETRY_AFTER},
+            )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # Starlette logs the exception after this answer; the connection is not reused.
+        return problem_response(
+            request,
+            500,
+            "an unexpected error; it has been logged",
+            "internal",
+            headers={"Connection": "close"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):

@@ -145,8 +145,8 @@ class _Checker:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise _refuse(f"only numbers are allowed as constants, not {node.value!r}")
-            if not math.isfinite(node.value):
-                raise _refuse("numbers must be finite")
+            if not math.isfinite(_as_float(node.value)):
+                raise _refuse("numbers must be finite (below 1.8e308)")
             return None
         if isinstance(node, ast.Name):
             if node.id in self.variables or node.id in CONSTANTS:
@@ -190,9 +190,17 @@ class _Checker:
             raise _refuse(f"exponent {value:g} is too large; at most {MAX_EXPONENT}")
 
 
+def _as_float(value: int | float) -> float:
+    """``float(value)``, with integers beyond a float's range as infinity, not an error."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _constant_value(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
+        return _as_float(node.value)
     if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY:
         inner = _constant_value(node.operand)
         return None if inner is None else UNARY[type(node.op)](inner)

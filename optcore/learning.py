@@ -25,6 +25,7 @@ MAX_VALUES = 200_000  # numbers in x and y together
 MAX_PARAMETERS = 1_000_000
 MAX_LAYERS = 8
 MAX_WIDTH = 1024
+MAX_CLASSES = MAX_WIDTH
 
 
 def _common() -> tuple[Hyper, ...]:
@@ -52,6 +53,7 @@ def _common() -> tuple[Hyper, ...]:
             "seed of the data (and of the held-out split)",
             kind="integer",
             minimum=0,
+            maximum=2**31 - 1,
             traced=False,
         ),
     )
@@ -211,15 +213,42 @@ def _layers(hidden: Any, where: str) -> tuple[int, ...]:
     return tuple(hidden)
 
 
+def _numbers(value: Any, where: str) -> np.ndarray:
+    """A rectangular array of finite JSON numbers as float64; booleans, strings, nulls,
+    ragged rows and numbers beyond a float's range are refused, not converted."""
+    if not isinstance(value, list):
+        raise SpecError(where, "must be an array of numbers")
+    try:
+        cells = np.array(value, dtype=object)
+    except ValueError:  # rows of different lengths at different depths
+        raise SpecError(where, "must be a rectangular array of numbers") from None
+    if cells.size > MAX_VALUES:
+        raise SpecError(where, f"at most {MAX_VALUES:,} numbers")
+    if not set(map(type, cells.flat)) <= {int, float}:  # bool is not int here: type() is exact
+        cell = next(c for c in cells.flat if type(c) not in (int, float))
+        shown = "a row of another length" if isinstance(cell, list) else repr(cell)[:40]
+        raise SpecError(where, f"must hold numbers only, not {shown}")
+    try:
+        out = cells.astype(np.float64)
+    except OverflowError:
+        raise SpecError(where, "holds a number too large for a float") from None
+    if not np.all(np.isfinite(out)):
+        raise SpecError(where, "must hold finite numbers only")
+    return out
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    if y.ndim != 1 or not np.all(y == np.round(y)) or y.min() < 0 or y.max() >= MAX_CLASSES:
+        raise SpecError(where, f"must be integer labels 0, 1, ... below {MAX_CLASSES}")
+    return y.astype(np.int64)
+
+
 def _data(spec: Mapping[str, Any], where: str, classify: bool):
     data = spec.get("data")
     if not isinstance(data, Mapping) or "x" not in data or "y" not in data:
         raise SpecError(join_field(where, "data"), 'needs {"x": n x d numbers, "y": ...}')
-    try:
-        x = np.asarray(data["x"], dtype=np.float64)
-        y = np.asarray(data["y"], dtype=np.int64 if classify else np.float64)
-    except (TypeError, ValueError):
-        raise SpecError(join_field(where, "data"), "x and y must be arrays of numbers") from None
+    x = _numbers(data["x"], join_field(where, "data.x"))
+    y = _numbers(data["y"], join_field(where, "data.y"))
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or len(x) < 2:
@@ -228,11 +257,8 @@ def _data(spec: Mapping[str, Any], where: str, classify: bool):
         raise SpecError(join_field(where, "data"), f"at most {MAX_VALUES:,} numbers")
     if len(y) != len(x):
         raise SpecError(join_field(where, "data.y"), f"has {len(y)} rows; x has {len(x)}")
-    if not np.all(np.isfinite(x)) or (not classify and not np.all(np.isfinite(y))):
-        raise SpecError(join_field(where, "data"), "must hold finite numbers only")
     if classify:
-        if y.ndim != 1 or y.min() < 0:
-            raise SpecError(join_field(where, "data.y"), "must be integer labels 0, 1, ...")
+        y = _labels(y, join_field(where, "data.y"))
         outputs = int(y.max()) + 1
     else:
         y = y[:, None] if y.ndim == 1 else y

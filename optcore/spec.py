@@ -19,13 +19,17 @@ from . import objectives, optimizers
 from .errors import SpecError, join_field
 from .objectives import Objective
 from .program import FLAT, NO_SNAPSHOT, VECTOR
+from .ranges import check_box, unrepresentable
 
 MAX_STEPS = 1_000_000
 MAX_RUNS = 4096
 MAX_RESOLUTION = 501
 MAX_TRAJECTORY_DIM = 3  # parameters are recorded as a trajectory up to this dimension
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: a boolean or a string is not a number here ("steps": true is an error, not 1 step).
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+StrictInt = Annotated[int, Field(strict=True)]
+Box = tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]]
 
 
 class Strict(BaseModel):
@@ -63,12 +67,15 @@ class ObjectiveSpec(Strict):
     variables: list[str] | None = Field(
         None, description='the expression\'s variables, in order (default ["x", "y"])'
     )
-    box: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
-        None, description="plotting box of an expression objective"
-    )
+    box: Box | None = Field(None, description="plotting box of an expression objective")
     data: dict[str, Any] | None = Field(
         None, description='regression/classification: {"x": n x d, "y": n or n x k}'
     )
+
+    @field_validator("box")
+    @classmethod
+    def _box(cls, v: Box | None) -> Box | None:
+        return check_box(v)
 
 
 class StoppingSpec(Strict):
@@ -92,8 +99,10 @@ class LandscapeSpec(Strict):
         "interpolation: the line from a run's start to its end. Default: grid for 2-D test "
         "functions, random otherwise.",
     )
-    resolution: int | tuple[int, int] = Field(101, description="points per axis, or [nx, ny]")
-    bounds: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
+    resolution: StrictInt | tuple[StrictInt, StrictInt] = Field(
+        101, description="points per axis, or [nx, ny]"
+    )
+    bounds: Box | None = Field(
         None,
         description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box (grid), "
         "[[-1, 1], [-1, 1]] (random), the path with a margin (pca), [[-0.5, 1.5], ...] "
@@ -106,8 +115,10 @@ class LandscapeSpec(Strict):
         "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept"
     )
     log: bool = Field(False, description="store log(value) (values <= 0 become null)")
-    run: int = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
-    seed: int | None = Field(None, ge=0, description="seed of the random directions")
+    run: StrictInt = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
+    seed: StrictInt | None = Field(
+        None, ge=0, lt=2**31, description="seed of the random directions"
+    )
 
     @field_validator("resolution")
     @classmethod
@@ -119,10 +130,8 @@ class LandscapeSpec(Strict):
 
     @field_validator("bounds")
     @classmethod
-    def _bounds(cls, v):
-        if v is not None and any(lo >= hi for lo, hi in v):
-            raise ValueError("each bound must be [low, high] with low < high")
-        return v
+    def _bounds(cls, v: Box | None) -> Box | None:
+        return check_box(v)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -131,7 +140,7 @@ class LandscapeSpec(Strict):
 
 
 class RecordSpec(Strict):
-    every: int = Field(1, ge=1, le=MAX_STEPS, description="record every n-th step")
+    every: StrictInt = Field(1, ge=1, le=MAX_STEPS, description="record every n-th step")
     landscape: LandscapeSpec | None = None
 
 
@@ -162,10 +171,10 @@ class JobSpec(Strict):
     objective: ObjectiveSpec
     runs: list[RunSpec] = Field(min_length=1, max_length=MAX_RUNS)
     init: InitSpec = Field(default_factory=InitSpec)
-    steps: int = Field(1000, ge=1, le=MAX_STEPS)
+    steps: StrictInt = Field(1000, ge=1, le=MAX_STEPS)
     stopping: StoppingSpec = Field(default_factory=StoppingSpec)
     record: RecordSpec = Field(default_factory=RecordSpec)
-    seed: int = Field(0, ge=0, lt=2**31)
+    seed: StrictInt = Field(0, ge=0, lt=2**31)
     dtype: Literal["float32", "float64"] = "float32"
     # Where the service runs the job (its queue); optcore itself runs on JAX's default device.
     device: Literal["auto", "cpu", "gpu"] = "auto"
@@ -211,19 +220,30 @@ def _field_of(loc: tuple) -> str:
 
 def validate_model(doc: Any) -> JobSpec:
     if isinstance(doc, JobSpec):
-        return doc
-    if not isinstance(doc, Mapping):
+        spec = doc
+    elif not isinstance(doc, Mapping):
         raise SpecError("", "the job must be a JSON object")
-    try:
-        return JobSpec.model_validate(doc)
-    except ValidationError as exc:
-        errors = [(_field_of(e["loc"]), e["msg"]) for e in exc.errors()]
-        raise SpecError.combine(errors) from None
+    else:
+        try:
+            spec = JobSpec.model_validate(doc)
+        except ValidationError as exc:
+            errors = [(_field_of(e["loc"]), e["msg"]) for e in exc.errors()]
+            raise SpecError.combine(errors) from None
+    overflowing = list(unrepresentable(spec, ""))
+    if overflowing:
+        raise SpecError.combine(overflowing)
+    return spec
+
+
+def sweep_size(run: RunSpec) -> int:
+    """The number of runs a run spec's sweep expands to, computed without expanding it."""
+    return math.prod(len(values) for values in (run.sweep or {}).values())
 
 
 def parse_job(doc: Any) -> Job:
     """Validate a job document completely; raise SpecError with every problem found."""
     spec = validate_model(doc)
+    _check_run_count(spec)
     objective = objectives.resolve(spec.objective.model_dump(exclude_none=True), "objective")
     errors: list[tuple[str, str]] = []
     start = _start(spec.init, objective, "init.point", errors)
@@ -234,11 +254,33 @@ def parse_job(doc: Any) -> Job:
         except SpecError as exc:
             errors.extend(exc.errors)
     errors += _check_landscape(spec, objective, len(runs))
-    if len(runs) > MAX_RUNS:
-        errors.append(("runs", f"{len(runs)} runs after sweeps; at most {MAX_RUNS}"))
     if errors:
         raise SpecError.combine(errors)
     return Job(spec, objective, _unique_labels(runs))
+
+
+def _check_run_count(spec: JobSpec) -> None:
+    """Refuse too many runs before any sweep is expanded: a product can be astronomical."""
+    sizes = [sweep_size(run) for run in spec.runs]
+    too_many = [
+        (f"runs[{i}].sweep", f"{n:,} combinations; at most {MAX_RUNS:,}")
+        for i, n in enumerate(sizes)
+        if n > MAX_RUNS
+    ]
+    if too_many:
+        raise SpecError.combine(too_many)
+    if sum(sizes) > MAX_RUNS:
+        raise SpecError("runs", f"{sum(sizes):,} runs after sweeps; at most {MAX_RUNS:,}")
+
+
+def landscape_kind(spec: JobSpec, objective: Objective | Any) -> str | None:
+    """The landscape's kind as given, else the default for this objective."""
+    landscape = spec.record.landscape
+    if landscape is None:
+        return None
+    if landscape.kind is not None:
+        return landscape.kind
+    return "grid" if objective.vector and objective.dim == 2 else "random"
 
 
 MAX_SNAPSHOT_VALUES = 50_000_000
@@ -249,8 +291,7 @@ def _check_landscape(spec: JobSpec, objective: Objective, n_runs: int) -> list[t
     landscape = spec.record.landscape
     if landscape is None:
         return []
-    if landscape.kind is None:
-        landscape.kind = "grid" if objective.vector and objective.dim == 2 else "random"
+    landscape.kind = landscape_kind(spec, objective)  # type: ignore[assignment]
     if landscape.kind == "grid" and not (objective.vector and objective.dim == 2):
         return [
             (
@@ -313,8 +354,6 @@ def _expand(
     if errors:
         raise SpecError.combine(errors)
     combos = list(itertools.product(*sweep.values())) if sweep else [()]
-    if len(combos) > MAX_RUNS:
-        raise SpecError(f"{where}.sweep", f"{len(combos)} combinations; at most {MAX_RUNS}")
     static = {h.name for h in optimizers.entry(run.optimizer).hypers if not h.is_traced}
     planned = []
     for combo in combos:

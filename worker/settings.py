@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="comma-separated API keys; empty: no auth")
     max_body_bytes: int = 2 * 1024 * 1024
     max_run_steps: int = Field(2_000_000_000, description="limit on runs x steps per job")
+    # Admission by cost (optcore.cost), sized to a 2-core, 24 GB machine: a result of about
+    # 200 MB of JSON (under 1 GB in the worker while it is built), parameters with optimizer
+    # state of about half a GB, and a few minutes of compute.
+    max_recorded_values: int = Field(
+        10_000_000, description="per job: numbers recorded (about 200 MB of JSON)"
+    )
+    max_parameters: int = Field(10_000_000, description="per job: runs x parameters")
+    max_job_flops: float = Field(1e13, description="per job: estimated floating-point operations")
     max_active_jobs: int = Field(100, description="per key: jobs queued or running; 0: none")
     submissions_per_minute: int = Field(600, description="per key; 0: no limit")
     page_size: int = 20

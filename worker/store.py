@@ -50,8 +50,8 @@ EVENTS_KEPT = 10_000
 RETRIED_ERRORS = [redis.ConnectionError, redis.TimeoutError]
 
 
-def _retrying() -> Retry:
-    return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=12)
+def _retrying(retries: int) -> Retry:
+    return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=retries)
 
 
 def _events_of(reply) -> list[tuple[str, str, dict]]:
@@ -116,11 +116,13 @@ class JobStore:
         self._admit = client.register_script(lua.ADMIT)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> JobStore:
+    def from_url(cls, url: str, retries: int = 12, **kwargs: Any) -> JobStore:
+        """``retries``: how long a call rides out a Redis restart (12: about 15 s, for the
+        worker); the API passes few, so that a request answers 503 at once instead."""
         client = redis.Redis.from_url(
             url,
             decode_responses=False,
-            retry=_retrying(),
+            retry=_retrying(retries),
             retry_on_error=RETRIED_ERRORS,
             health_check_interval=30,
         )

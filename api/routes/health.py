@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import StoreDep
 from ..metrics import COLLECTOR, REGISTRY
-from ..problems import Problem
+from ..problems import REDIS_RETRY_AFTER, Problem
 from .workers import queues_doc
 
 router = APIRouter(tags=["health"])
@@ -22,12 +22,13 @@ def healthz() -> dict:
 
 @router.get("/readyz", responses={503: {"description": "Redis or every worker is down"}})
 def readyz(request: Request, store: StoreDep) -> dict:
+    retry = {"Retry-After": REDIS_RETRY_AFTER}
     if not store.ping():
-        raise Problem(503, "Redis does not answer", kind="not-ready")
+        raise Problem(503, "Redis does not answer", kind="not-ready", headers=retry)
     directory = request.app.state.workers  # live workers, from their heartbeats
     workers = len(directory.live())
     if workers == 0:
-        raise Problem(503, "no worker answers", kind="not-ready")
+        raise Problem(503, "no worker answers", kind="not-ready", headers=retry)
     return {"status": "ready", "redis": True, "workers": workers, "queues": queues_doc(directory)}
 
 

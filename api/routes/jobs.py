@@ -18,7 +18,9 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from optcore.spec import JobSpec, parse_job
+from optcore import cost
+from optcore.spec import Job, JobSpec, parse_job
+from worker.settings import Settings
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
 
 from ..deps import OwnerDep, SettingsDep, StoreDep
@@ -76,6 +78,38 @@ def fingerprint(job: JobSpec) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+LIMIT_SETTINGS = {
+    "recorded_values": "OPTSERVE_MAX_RECORDED_VALUES",
+    "parameters": "OPTSERVE_MAX_PARAMETERS",
+    "job_flops": "OPTSERVE_MAX_JOB_FLOPS",
+}
+
+
+def _figure(x: float) -> str:
+    return f"{x:,.0f}" if x < 1e9 else f"{x:.3g}"
+
+
+def refuse_costly(parsed: Job, settings: Settings) -> None:
+    """A 422 naming each limit the job passes and the job's figure, before anything is
+    stored: the cost is estimated from the spec, nothing is expanded or run."""
+    limits = cost.Limits(
+        settings.max_recorded_values, settings.max_parameters, settings.max_job_flops
+    )
+    over = cost.overruns(cost.estimate(parsed.spec, parsed.objective), limits)
+    if not over:
+        return
+    messages = [f"over {LIMIT_SETTINGS[o.limit]}={_figure(o.maximum)}: {o.message}" for o in over]
+    raise Problem(
+        422,
+        "; ".join(messages),
+        kind="over-limit",
+        errors=[{"field": o.field, "message": m} for o, m in zip(over, messages, strict=True)],
+        limits=[
+            {"limit": LIMIT_SETTINGS[o.limit], "value": o.value, "maximum": o.maximum} for o in over
+        ],
+    )
+
+
 def _summary(spec: JobSpec, runs: int) -> dict:
     return {
         "objective": spec.objective.name or "expression",
@@ -106,6 +140,7 @@ def submit_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict:
     parsed = parse_job(job)  # the catalog checks: SpecError becomes a 422
+    refuse_costly(parsed, settings)
     if len(parsed.runs) * job.steps > settings.max_run_steps:
         raise Problem(
             422,

@@ -108,3 +108,70 @@ def test_cli_plot_draws_a_saved_result_offline(tmp_path, figure1):
         timeout=120,
     )
     assert bad.returncode == 0  # figure 1 has a grid: a surface can be drawn
+
+
+def _with_runs(result: dict, **changes) -> dict:
+    return {**result, "runs": [{**run, **changes} for run in result["runs"]]}
+
+
+def test_a_label_matplotlib_math_text_cannot_parse_is_drawn_as_text(figure1):
+    label = r"$\frac{"
+    result = {**figure1, "runs": [{**figure1["runs"][0], "label": label}]}
+    for kind in ("loss", "contour"):
+        svg = plots.render(result, kind, "svg").decode()
+        assert f"{label} (" in svg  # the legend entry, as written
+
+
+def test_long_curves_are_thinned_to_at_most_max_points(figure1):
+    n = 20 * plots.MAX_POINTS
+    run = figure1["runs"][0]
+    long = {
+        **figure1,
+        "runs": [
+            {
+                **run,
+                "step": list(range(n)),
+                "loss": [1.0 + 1.0 / (i + 1) for i in range(n)],
+                "trajectory": [[0.001 * i, 1.0] for i in range(n)],
+            }
+        ],
+    }
+    kept = plots.thinned(list(range(n)))
+    assert len(kept) <= plots.MAX_POINTS and kept[0] == 0 and kept[-1] == n - 1
+    for kind in ("loss", "contour"):
+        lines = plots.figure(long, kind).axes[0].get_lines()
+        longest = max(len(line.get_xdata()) for line in lines)
+        assert plots.MAX_POINTS // 2 < longest <= plots.MAX_POINTS
+
+
+def _grid_result(figure1: dict, x: list, y: list, z: list) -> dict:
+    return {**figure1, "landscape": {**figure1["landscape"], "x": x, "y": y, "z": z}}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: _grid_result(r, [-1e308, 1e308], [-1e308, 1e308], [[1, 2], [3, None]]),
+        lambda r: _grid_result(r, [0, 1e-300], [0, 1e-300], [[1, 2], [3, 4]]),
+        lambda r: _grid_result(r, [0, 1], [0, 1], [[1e308, -1e308], [-1e308, 1e308]]),
+        lambda r: _grid_result(r, [0, 1], [0, 1], [[None, None], [None, None]]),
+        lambda r: _with_runs(r, loss=[None] * 3, step=[0, 1, 2], trajectory=[[None, None]] * 3),
+        lambda r: _with_runs(r, loss=[1e308, -1e308, 1e308], step=[0, 1, 2]),
+        lambda r: _with_runs(r, trajectory=[[1e308, -1e308], [-1e308, 1e308]]),
+    ],
+    ids=["box-1e308", "box-1e-300", "z-1e308", "z-null", "runs-null", "loss-1e308", "path-1e308"],
+)
+@pytest.mark.parametrize("kind", plots.KINDS)
+def test_extreme_values_give_a_picture_or_no_data_never_an_error(figure1, change, kind):
+    try:
+        data = plots.render(change(figure1), kind, "png")
+    except plots.NoData as exc:  # the API's 409, never a 500
+        assert "cannot be drawn" in str(exc) or "too small, too large" in str(exc)
+    else:
+        assert _picture(data).std() > 0
+
+
+def test_plots_never_load_pyplot():
+    code = "import api.plots, sys; print('matplotlib.pyplot' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.stdout.strip() == "False", proc.stderr

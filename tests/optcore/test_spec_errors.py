@@ -120,3 +120,110 @@ def test_a_non_object_job_is_refused():
 def test_spec_error_is_a_value_error_for_plain_python_callers():
     with pytest.raises(ValueError):
         optcore.run({"objective": {"name": "rosenbrock"}, "runs": [{"optimizer": "x"}]})
+
+
+BIG = 10**400  # beyond any float: float(BIG) raises OverflowError
+NETWORK = {"name": "regression", "data": {"x": [[0.0], [1.0], [2.0]], "y": [0.0, 1.0, 2.0]}}
+
+
+def _classification(labels) -> dict:
+    return {"name": "classification", "data": {"x": [[0.0], [1.0]], "y": labels}}
+
+
+@pytest.mark.parametrize(
+    "change,field,words",
+    [
+        (
+            {"runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": BIG}}]},
+            "runs[0].hyperparameters.learning_rate",
+            "401 digits",
+        ),
+        (
+            {"runs": [{"optimizer": "adam", "sweep": {"learning_rate": [0.1, BIG]}}]},
+            "runs[0].sweep.learning_rate[1]",
+            "401 digits",
+        ),
+        (
+            {"runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": float("inf")}}]},
+            "runs[0].hyperparameters.learning_rate",
+            "finite",
+        ),
+        (
+            {"objective": {**NETWORK, "data": {"x": [[0.0], [1.0]], "y": [1.0, BIG]}}},
+            "objective.data.y[1]",
+            "401 digits",
+        ),
+        ({"objective": {"expression": f"x + {BIG} * y"}}, "objective.expression", "finite"),
+        ({"objective": {"expression": f"x ** {BIG}"}}, "objective.expression", "exponent"),
+        ({"objective": {"name": "rosenbrock", "params": {"a": BIG}}}, "objective.params.a", "401"),
+        ({"objective": _classification([0, 1e300])}, "objective.data.y", "integer labels"),
+        ({"objective": _classification([0, 1.5])}, "objective.data.y", "integer labels"),
+        ({"objective": _classification([0, -1])}, "objective.data.y", "integer labels"),
+        ({"objective": _classification(["0", "1"])}, "objective.data.y", "numbers only"),
+        ({"objective": _classification([True, 0])}, "objective.data.y", "numbers only"),
+        (
+            {"objective": {**NETWORK, "data": {"x": [[0.0], [1.0, 2.0]], "y": [0, 1]}}},
+            "objective.data.x",
+            "numbers only",
+        ),
+        ({"steps": True}, "steps", "valid integer"),
+        ({"steps": "100"}, "steps", "valid integer"),
+        ({"seed": 1.0}, "seed", "valid integer"),
+        ({"record": {"every": False}}, "record.every", "valid integer"),
+        ({"stopping": {"tolerance": True}}, "stopping.tolerance", "valid number"),
+        (
+            {"record": {"landscape": {"bounds": [[-1e308, 1e308], [0, 1]]}}},
+            "record.landscape.bounds",
+            "wide",
+        ),
+        (
+            {"record": {"landscape": {"bounds": [[0, 1e-300], [0, 1]]}}},
+            "record.landscape.bounds",
+            "wide",
+        ),
+        (
+            {"objective": {"expression": "x * y", "box": [[0, 1], [0, 2e12]]}},
+            "objective.box",
+            "wide",
+        ),
+        (
+            {
+                "runs": [
+                    {
+                        "optimizer": "adam",
+                        "sweep": {"learning_rate": [0.1] * 300, "b1": [0.9] * 300},
+                    }
+                ]
+            },
+            "runs[0].sweep",
+            "90,000 combinations",
+        ),
+        (
+            {"runs": [{"optimizer": "adam", "sweep": {"seed": list(range(3000))}}] * 2},
+            "runs",
+            "6,000 runs after sweeps",
+        ),
+    ],
+)
+def test_unrepresentable_numbers_loose_types_and_extreme_boxes_are_named(change, field, words):
+    errors = fields_of({**GOOD, **change})
+    assert field in errors, errors
+    assert words in errors[field]
+
+
+def test_integral_float_labels_and_narrow_but_valid_boxes_are_accepted():
+    job = parse_job(
+        {
+            **GOOD,
+            "objective": _classification([1.0, 0]),
+            "record": {"landscape": {"kind": "random", "bounds": [[0, 1e-12], [-1e12, 0]]}},
+        }
+    )
+    assert job.objective.layers[-1] == 2
+
+
+def test_a_huge_sweep_is_refused_without_being_expanded():
+    values = list(range(1, 301))  # 300**4 = 8.1e9 combinations: expanding them cannot finish
+    sweep = {"learning_rate": values, "b1": values, "b2": values, "eps": values}
+    errors = fields_of({**GOOD, "runs": [{"optimizer": "adam", "sweep": sweep}]})
+    assert "8,100,000,000 combinations" in errors["runs[0].sweep"]

@@ -1,0 +1,65 @@
+"""Numbers a job may hold: each within a float's range, each box of a drawable width.
+
+``unrepresentable`` walks a validated job, free-form parts included (hyperparameters, sweeps,
+objective params and data), so that no later ``float()`` meets an integer of 400 digits;
+``check_box`` is the pydantic check of ``record.landscape.bounds`` and ``objective.box``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from .errors import join_field
+
+BoxValue = tuple[tuple[float, float], tuple[float, float]]
+MIN_WIDTH, MAX_WIDTH = 1e-12, 1e12  # of each side of a box: what a grid and a plot resolve
+MAX_FLOAT = 1.7976931348623157e308
+
+
+def check_box(box: BoxValue | None) -> BoxValue | None:
+    """Each side [low, high] of finite numbers, low < high, 1e-12 <= high - low <= 1e12."""
+    for lo, hi in box or ():
+        if not lo < hi:
+            raise ValueError("each bound must be [low, high] with low < high")
+        if not MIN_WIDTH <= hi - lo <= MAX_WIDTH:
+            raise ValueError(
+                f"each side must be {MIN_WIDTH:g} to {MAX_WIDTH:g} wide, not {hi - lo:g}"
+            )
+    return box
+
+
+def unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(field, message) for each number of the free-form parts (hyperparameters, sweeps,
+    objective params and data) that no float holds: every later ``float()`` may trust them."""
+    if isinstance(value, BaseModel):
+        for name, item in value:
+            yield from unrepresentable(item, join_field(where, name))
+    elif isinstance(value, bool | str) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) > MAX_FLOAT:
+            yield where, f"has {len(str(abs(value)))} digits; numbers must be below {MAX_FLOAT:.4g}"
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield where, f"must be a finite number below {MAX_FLOAT:.4g}, not {value}"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from unrepresentable(item, join_field(where, str(key)))
+    elif isinstance(value, list | tuple) and not _finite_numbers(value):
+        for i, item in enumerate(value):
+            yield from unrepresentable(item, f"{where}[{i}]")
+
+
+def _finite_numbers(values: list | tuple) -> bool:
+    """Whether a (nested) list converts to finite floats: a whole data array at once, in C.
+    When not, the caller looks item by item for the culprit (strings and booleans are not
+    this check's concern: the fields that take numbers refuse them)."""
+    try:
+        return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+    except (OverflowError, TypeError, ValueError):
+        return False
