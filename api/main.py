@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from worker.celery_app import make_app
 from worker.settings import Settings, get_settings
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)  # the page's 4.8 MB plotly.js, JSON
     for module in (jobs, plots, catalog, health, web):
         app.include_router(module.router)
     return app
