@@ -48,12 +48,14 @@ export const listJobs = (limit = 20) => call(`/v1/jobs?limit=${limit}`);
 export const cancelJob = (id) => call(`/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
 
 /**
- * Follow a job's Server-Sent Events until its final event; returns the final status.
- * EventSource cannot send an API key, so the stream is read with fetch.
+ * Follow a job's Server-Sent Events until its final event; returns the final status, or null
+ * when the stream ended early (the caller reconnects; `cursor.last` resumes after the last
+ * event seen). EventSource cannot send an API key, so the stream is read with fetch.
  */
-export async function followEvents(id, onProgress, signal) {
+export async function followEvents(id, onProgress, signal, cursor = {}) {
+  const extra = cursor.last ? { "Last-Event-ID": cursor.last } : {};
   const response = await fetch(`/v1/jobs/${encodeURIComponent(id)}/events`,
-    { headers: headers(), signal });
+    { headers: headers(extra), signal });
   if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
@@ -66,6 +68,7 @@ export async function followEvents(id, onProgress, signal) {
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
       const event = parseEvent(buffer.slice(0, cut));
       buffer = buffer.slice(cut + 2);
+      if (event.id) cursor.last = event.id;
       if (!event.data) continue;
       const data = JSON.parse(event.data);
       if (event.event === "progress") onProgress(data);

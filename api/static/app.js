@@ -127,6 +127,36 @@ function addLinks(id, spec) {
   if (spec) box.dataset.spec = "1";
 }
 
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/** Progress until the job ends: events when the stream flows, its document while queued. */
+async function waitForEnd(id, job, mine) {
+  const current = () => view === mine;
+  const cursor = {};
+  let streaming = false;
+  const poll = setInterval(async () => {  // queued: where in the queue, until events flow
+    if (streaming || !current()) return;
+    const latest = await api.getJob(id).catch(() => null);
+    if (latest && current() && !streaming && !FINAL.has(latest.status)) showProgress(id, latest);
+  }, 1000);
+  try {
+    while (current() && !FINAL.has(job.status)) {
+      const ended = await api.followEvents(id, (event) => {
+        streaming = true;
+        if (current()) showProgress(id, { status: "running" }, event);
+      }, mine.abort.signal, cursor).catch((err) => {
+        if (err.name === "AbortError") throw err;
+        return null;  // the stream broke: ask for the job, then reconnect
+      });
+      job = await api.getJob(id);
+      if (!ended && !FINAL.has(job.status)) await sleep(1000);
+    }
+  } finally {
+    clearInterval(poll);
+  }
+  return job;
+}
+
 async function openJob(id) {
   view?.abort.abort();
   const mine = { id, abort: new AbortController() };
@@ -140,24 +170,7 @@ async function openJob(id) {
   if (spec && submitted !== id) fillForm(spec);
   showProgress(id, job);
   refreshJobs();
-  if (!FINAL.has(job.status)) {
-    let streaming = false;
-    const poll = setInterval(async () => {  // queued: where in the queue, until events flow
-      if (streaming || !current()) return;
-      const latest = await api.getJob(id).catch(() => null);
-      if (latest && current() && !streaming && !FINAL.has(latest.status)) showProgress(id, latest);
-    }, 1000);
-    try {
-      await api.followEvents(id, (event) => {
-        streaming = true;
-        if (current()) showProgress(id, { status: "running" }, event);
-      }, mine.abort.signal);
-    } finally {
-      clearInterval(poll);
-    }
-    if (!current()) return;
-    job = await api.getJob(id);
-  }
+  if (!FINAL.has(job.status)) job = await waitForEnd(id, job, mine);
   if (!current()) return;
   document.body.dataset.status = job.status;
   if (job.status !== "succeeded") {

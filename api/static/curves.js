@@ -42,7 +42,7 @@ export function drawLoss(result) {
   let caption = never.length ? `No finite loss at all: ${never.join(", ")}. ` : "";
   if (result.runs.length > MAX_CURVES) caption += `The first ${MAX_CURVES} of ${result.runs.length} runs are drawn.`;
   return draw("loss", traces, baseLayout("Loss against step", {
-    xaxis: linearAxis("step", { rangemode: "tozero" }), yaxis: logAxis(scale.label("loss")), height: 480 }),
+    xaxis: linearAxis("step", { rangemode: "tozero" }), yaxis: logAxis(scale.label("loss"), traces.flatMap((t) => t.y)), height: 480 }),
   caption.trim());
 }
 
@@ -98,9 +98,9 @@ export function drawSweep(result) {
       hovertemplate: `${g.name}<br>${g.param} %{x:.4g}<br>final loss %{text}<extra></extra>` };
   });
   const xTitle = params.join(" / ");
-  const xaxis = logX ? logAxis(xTitle) : linearAxis(xTitle);
+  const xaxis = logX ? logAxis(xTitle, xs) : linearAxis(xTitle);
   const diverged = finals.some((v) => !isFiniteNumber(v));
   return draw("sweep", traces, baseLayout(`Final loss against ${xTitle}`, {
-    xaxis, yaxis: logAxis(scale.label("final loss")), height: 420 }),
+    xaxis, yaxis: logAxis(scale.label("final loss"), traces.flatMap((t) => t.y)), height: 420 }),
   diverged ? "✕ at the top: the run diverged (no finite final loss)." : "");
 }

@@ -110,6 +110,8 @@ function landscapeOf(objective, errors) {
   const kind = $("landscape-kind").value;
   if (kind) land.kind = kind;
   const bounds = $("landscape-bounds").value.trim();
+  const run = $("landscape-run").value.trim();
+  if (run) land.run = parseInt(run, 10);
   if (bounds) land.bounds = pairs(numbers(bounds, "record.landscape.bounds", errors, 4));
   if ($("landscape-log").checked || (objective.kind === "learning" && !kind)) land.log = true;
   return land;
@@ -146,6 +148,7 @@ export function fillForm(job) {
     $("resolution").value = [].concat(land.resolution ?? 101)[0];
     $("landscape-bounds").value = land.bounds ? land.bounds.flat().join(", ") : "";
     $("landscape-log").checked = !!land.log;
+    $("landscape-run").value = land.run ?? "";
   }
 }
 

@@ -105,6 +105,8 @@ export function drawContour(result, context) {
         hovertemplate: `${xTitle} %{x:.4g}<br>${yTitle} %{y:.4g}<br>${grid.title} %{z:.3g}<extra></extra>`,
         name: "landscape", showlegend: false });
       if (grid.clamped) caption = "Cells where the value overflowed are shown at the largest finite value. ";
+    } else {
+      caption = "Every value of the landscape overflowed (is its centre run diverged?). ";
     }
   }
   const shown = result.runs.slice(0, MAX_PATHS);
@@ -112,7 +114,7 @@ export function drawContour(result, context) {
   else if (result.runs.some((r) => r.trajectory)) caption += "Paths are in the objective's own coordinates, not the plane's, so they are not drawn here. ";
   if (isGrid(land) || (!land && result.objective.dimension === 2)) traces.push(...minimaTrace(result));
   if (result.runs.length > MAX_PATHS) caption += `The first ${MAX_PATHS} of ${result.runs.length} runs are drawn. `;
-  if (!traces.length) return clear("contour", "No path or landscape to draw: set a landscape.");
+  if (!traces.length) return clear("contour", caption || "No path or landscape to draw: record a landscape.");
   if (isGrid(land) || (!land && box)) caption += "Click the chart to start there next time.";
   const xaxis = linearAxis(xTitle, box ? { range: box[0], constrain: "domain" } : {});
   const yaxis = linearAxis(yTitle, box ? { range: box[1], constrain: "domain" } : {});
@@ -134,7 +136,7 @@ function drawLine(land) {
     { type: "scatter", mode: "markers", x: [0, 1], y: [0, 1].map((t) => ys[nearest(xs, t)]), name: "start (0) and end (1)",
       marker: { size: 10, color: "white", line: { width: 2.5, color: "#1d232a" } } }];
   return draw("contour", traces, baseLayout(`Loss on the line from ${land.center?.run ?? "the run"}'s start to its end`,
-    { xaxis: linearAxis("t  (0: start, 1: end)"), yaxis: logAxis(scale.label("loss")), height: 480 }),
+    { xaxis: linearAxis("t  (0: start, 1: end)"), yaxis: logAxis(scale.label("loss"), ys), height: 480 }),
   land.description || "");
 }
 
@@ -149,7 +151,7 @@ export function drawSurface(result, context) {
   if (!land || !land.y) return clear("surface", land ? "" : "No landscape was recorded for this job.");
   if (!hasWebGL()) return clear("surface", "The 3-D surface needs WebGL, which this browser does not offer.");
   const grid = landscapeGrid(land);
-  if (!grid) return clear("surface", "Every value of the landscape overflowed: nothing to draw.");
+  if (!grid) return clear("surface", "Every value of the landscape overflowed (is its centre run diverged?): nothing to draw.");
   const [xTitle, yTitle] = axesOf(result, context);
   const what = isGrid(land) ? `${result.objective.name} over the box` : titleOf(land, result);
   return draw("surface", [{ type: "surface", x: land.x, y: land.y, z: grid.z, colorscale: "Viridis",

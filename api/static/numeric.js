@@ -70,9 +70,13 @@ export function formatNumber(v) {
 }
 
 /** Plotly axis settings: ticks as 10ⁿ on a log axis. */
-export function logAxis(title) {
-  return { type: "log", title: { text: title }, exponentformat: "power", showexponent: "all",
+export function logAxis(title, values = []) {
+  const range = finiteRange(values.filter((v) => v > 0));
+  const decades = range ? Math.log10(range[1] / range[0]) : 0;
+  const axis = { type: "log", title: { text: title }, exponentformat: "power", showexponent: "all",
     automargin: true };
+  if (decades >= 2) axis.dtick = Math.max(1, Math.ceil(decades / 8));  // whole decades: 10ⁿ
+  return axis;
 }
 
 export function linearAxis(title, extra = {}) {
