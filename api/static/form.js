@@ -143,11 +143,17 @@ function optimizerRow(opt, checked) {
     params.append(schemaInput(name, schema, `hp-${opt.name}`, opt.name));
   }
   params.addEventListener("input", (e) => { e.target.dataset.touched = "1"; });
-  const extras = document.createElement("div");
-  extras.className = "params extras";
+  const extras = document.createElement("details");
+  extras.className = "extras";
+  extras.id = `more-${opt.name}`;
   extras.hidden = !checked;
-  extras.append(...sweepInputs(opt), ...scheduleInputs(opt), clipInput(opt));
-  if (opt.requires_inner) extras.append(hint("wraps sgd at its default learning rate"));
+  const summary = document.createElement("summary");
+  summary.textContent = "sweep, schedule, clipping";
+  const body = document.createElement("div");
+  body.className = "params";
+  body.append(...sweepInputs(opt), ...scheduleInputs(opt), clipInput(opt));
+  extras.append(summary, body);
+  if (opt.requires_inner) params.append(hint("wraps sgd at its default learning rate"));
   const error = document.createElement("p");
   error.className = "field-error run-error";
   error.id = `err-run-${opt.name}`;

@@ -176,6 +176,7 @@ function fillRuns(runs) {
       writeParams(row.querySelector(".schedule-params"), run.schedule);
     }
     row.querySelector(".clip-norm").value = run.clip_norm ?? "";
+    row.querySelector("details.extras").open = !!(run.sweep || run.schedule || run.clip_norm);
   }
 }
 

@@ -41,6 +41,7 @@ function pathTraces(result, box, shown) {
   const traces = [];
   const starts = new Map();
   const ends = { x: [], y: [], text: [], colours: [] };
+  const finals = { x: [], y: [], text: [], colours: [] };
   shown.forEach((run, i) => {
     if (!run.trajectory?.length || run.trajectory[0].length < 2) return;
     const [path, cut] = finitePath(run.trajectory, box);
@@ -48,9 +49,15 @@ function pathTraces(result, box, shown) {
     const colour = colourOf(i);
     const name = `${run.label}${stopped ? " (diverged)" : ""}`;
     traces.push({ type: "scatter", mode: "lines", name, legendgroup: run.label,
-      x: path.map((p) => p[0]), y: path.map((p) => p[1]), line: { width: 2.5, color: colour },
+      x: path.map((p) => p[0]), y: path.map((p) => p[1]), line: { width: 2, color: colour },
       hovertemplate: `${run.label}<br>(%{x:.4g}, %{y:.4g})<extra></extra>` });
     if (path.length) starts.set(`${path[0][0]},${path[0][1]}`, path[0]);
+    if (!stopped && path.length) {
+      finals.x.push(path.at(-1)[0]);
+      finals.y.push(path.at(-1)[1]);
+      finals.colours.push(colour);
+      finals.text.push(`${run.label} ended, step ${run.steps}`);
+    }
     if (stopped && path.length) {
       const last = path.at(-1);
       ends.x.push(last[0]);
@@ -64,6 +71,11 @@ function pathTraces(result, box, shown) {
     traces.push({ type: "scatter", mode: "markers", name: "start", x: points.map((p) => p[0]),
       y: points.map((p) => p[1]), marker: { symbol: "circle", size: 11, color: "white",
         line: { width: 2.5, color: "#1d232a" } }, hovertemplate: "start (%{x:.4g}, %{y:.4g})<extra></extra>" });
+  }
+  if (finals.x.length) {
+    traces.push({ type: "scatter", mode: "markers", name: "end", x: finals.x, y: finals.y,
+      text: finals.text, hovertemplate: "%{text}<extra></extra>",
+      marker: { symbol: "circle", size: 9, color: finals.colours, line: { width: 1.5, color: "white" } } });
   }
   if (ends.x.length) {
     traces.push({ type: "scatter", mode: "markers", name: "diverged here", x: ends.x, y: ends.y,

@@ -49,6 +49,8 @@ def test_expression_parse_error_shows_under_the_editor_then_the_job_runs(page):
 def test_sweep_chart_has_one_point_per_value(page):
     p = page.page
     page.choose("rosenbrock", {"adam": 0.01, "rmsprop": 0.003})
+    p.click("#more-adam > summary")
+    p.click("#more-rmsprop > summary")
     p.select_option("#sweep-adam-param", "learning_rate")
     p.fill("#sweep-adam-values", "0.001, 0.01, 0.1")
     p.select_option("#sweep-rmsprop-param", "learning_rate")

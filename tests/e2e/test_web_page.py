@@ -55,7 +55,7 @@ def test_a_diverged_run_is_drawn_and_the_next_race_still_draws(page):
     assert contour[0]["type"] == "contour"
     lines = sorted(t["name"] for t in contour if t["mode"] == "lines")
     assert lines == ["adam", "nesterov", "rmsprop"]
-    assert [t["name"] for t in contour if t["mode"] == "markers"] == ["start", "minimum"]
+    assert [t["name"] for t in contour if t["mode"] == "markers"] == ["start", "end", "minimum"]
     assert len([t for t in page.traces("loss") if t["mode"] == "lines"]) == 3
     assert [t["type"] for t in page.traces("surface")] == ["surface"]
     layout = p.evaluate("document.getElementById('contour').layout")
