@@ -58,9 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_app(settings, include=())  # sends tasks by name only
     COLLECTOR.app = app
     problems.install(app)
+    # innermost, so that it sees whole responses: bodies under 1 KB stay uncompressed
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=1000)  # the page's 4.8 MB plotly.js, JSON
     for module in (jobs, plots, catalog, health, web):
         app.include_router(module.router)
     return app
