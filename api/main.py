@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker.celery_app import make_app
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_app(settings, include=())  # sends tasks by name only
     COLLECTOR.app = app
     problems.install(app)
+    # innermost, so that it sees whole responses: bodies under 1 KB stay uncompressed
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     for module in (jobs, plots, catalog, health, web, workers):

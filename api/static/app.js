@@ -1,282 +1,258 @@
-// optserve web page: forms from the catalog's JSON Schemas, submit, follow the Server-Sent
-// Events, then draw the result with plotly.js. No build step; nothing from the internet.
-"use strict";
+// optserve workbench: the form from the catalog, jobs at #/jobs/{id}, progress over SSE,
+// and the result drawn with plotly.js. ES modules, no build step, nothing from the internet.
+import * as api from "./api.js";
+import { drawLoss, drawSweep } from "./curves.js";
+import { exampleCsv } from "./data.js";
+import { clearErrors, showErrors } from "./errors.js";
+import { EXPRESSION, currentObjective, renderObjective, renderOptimizers, state } from "./form.js";
+import { refreshJobs } from "./history.js";
+import { FormErrors, buildJob, curlCommand, fillForm } from "./jobdoc.js";
+import { drawContour, drawSurface } from "./landscape.js";
+import { say, showFinished, showProgress } from "./progress.js";
 
 const $ = (id) => document.getElementById(id);
-const SEED_FAMILIES = new Set(["gradient descent", "adaptive", "adam", "wrapper", "layer-wise"]);
-const DEFAULT_CHECKED = ["adam", "nesterov", "rmsprop"];
-let catalog = { optimizers: [], objectives: [] };
+const FINAL = new Set(["succeeded", "failed", "canceled"]);
+const SPEC_KEY = (id) => `optserve-job:${id}`;
+const EXPRESSION_ENTRY = { name: EXPRESSION, kind: "expression", summary: "Your own formula: type it below.",
+  parameters: { properties: {} }, default_start: null };
+let view = null;  // the job on screen: { id, abort }
+let submitted = null;  // the job this page just sent: its form is already filled
 
-function headers(extra = {}) {
-  const key = $("api-key").value.trim();
-  if (key) localStorage.setItem("optserve-key", key);
-  return key ? { ...extra, "X-API-Key": key } : extra;
+function rememberSpec(id, job) {
+  try {
+    localStorage.setItem(SPEC_KEY(id), JSON.stringify(job));
+  } catch { /* storage full: the link still works, the form is rebuilt from the result */ }
 }
 
-function input(name, schema, prefix) {
-  const label = document.createElement("label");
-  label.title = schema.description || "";
-  const types = [].concat(schema.type);
-  let el;
-  if (schema.enum) {
-    el = document.createElement("select");
-    for (const v of schema.enum) el.add(new Option(v, v));
-    el.value = schema.default;
-  } else if (types.includes("boolean")) {
-    el = document.createElement("input");
-    el.type = "checkbox";
-    el.checked = !!schema.default;
-  } else if (types.includes("array")) {
-    el = document.createElement("input");
-    el.value = JSON.stringify(schema.default ?? []);
-    el.dataset.json = "1";
-  } else {
-    el = document.createElement("input");
-    el.type = "number";
-    el.step = "any";
-    if (schema.default !== null && schema.default !== undefined) el.value = schema.default;
-    if (schema.minimum !== undefined) el.min = schema.minimum;
-    if (schema.maximum !== undefined) el.max = schema.maximum;
-    el.dataset.integer = types.includes("integer") ? "1" : "";
+function storedSpec(id, job) {
+  if (job?.spec) return job.spec;
+  try {
+    return JSON.parse(localStorage.getItem(SPEC_KEY(id)) || "null");
+  } catch {
+    return null;
   }
-  el.name = name;
-  el.id = `${prefix}-${name}`;
-  label.append(`${name} `, el);
-  return label;
-}
-
-function readParams(container, schema) {
-  const out = {};
-  for (const el of container.querySelectorAll("input, select")) {
-    const prop = schema.properties[el.name];
-    if (!prop) continue;
-    if (el.type === "checkbox") out[el.name] = el.checked;
-    else if (el.dataset.json) out[el.name] = JSON.parse(el.value || "null");
-    else if (el.tagName === "SELECT") out[el.name] = el.value;
-    else if (el.value === "") continue;
-    else out[el.name] = el.dataset.integer ? parseInt(el.value, 10) : parseFloat(el.value);
-  }
-  return out;
-}
-
-function renderObjective() {
-  const obj = catalog.objectives.find((o) => o.name === $("objective").value);
-  $("objective-summary").textContent = obj.summary;
-  const box = $("objective-params");
-  box.replaceChildren();
-  for (const [name, schema] of Object.entries(obj.parameters.properties)) {
-    box.append(input(name, schema, "obj"));
-  }
-}
-
-function renderOptimizers() {
-  const all = $("show-all").checked;
-  const box = $("optimizers");
-  const checked = new Set([...box.querySelectorAll("input.pick:checked")].map((e) => e.value));
-  if (!box.dataset.ready) DEFAULT_CHECKED.forEach((n) => checked.add(n));
-  box.dataset.ready = "1";
-  box.replaceChildren();
-  for (const opt of catalog.optimizers) {
-    if (!all && !SEED_FAMILIES.has(opt.family)) continue;
-    const row = document.createElement("div");
-    row.className = "optimizer";
-    const pick = document.createElement("input");
-    pick.type = "checkbox";
-    pick.className = "pick";
-    pick.value = opt.name;
-    pick.id = `opt-${opt.name}`;
-    pick.checked = checked.has(opt.name);
-    const label = document.createElement("label");
-    label.htmlFor = pick.id;
-    label.title = opt.summary;
-    label.textContent = ` ${opt.name}`;
-    const params = document.createElement("div");
-    params.className = "params";
-    params.hidden = !pick.checked;
-    for (const [name, schema] of Object.entries(opt.hyperparameters.properties)) {
-      params.append(input(name, schema, `hp-${opt.name}`));
-    }
-    if (opt.requires_inner) {
-      const note = document.createElement("span");
-      note.className = "hint";
-      note.textContent = "wraps sgd (learning rate 1e-3)";
-      params.append(note);
-    }
-    pick.addEventListener("change", () => { params.hidden = !pick.checked; });
-    row.append(pick, label, params);
-    box.append(row);
-  }
-}
-
-function buildJob() {
-  const objective = catalog.objectives.find((o) => o.name === $("objective").value);
-  const runs = [];
-  for (const row of $("optimizers").querySelectorAll(".optimizer")) {
-    const pick = row.querySelector("input.pick");
-    if (!pick.checked) continue;
-    const opt = catalog.optimizers.find((o) => o.name === pick.value);
-    const run = { optimizer: opt.name,
-                  hyperparameters: readParams(row.querySelector(".params"), opt.hyperparameters) };
-    if (opt.requires_inner) run.inner = { optimizer: "sgd" };
-    runs.push(run);
-  }
-  const job = {
-    objective: { name: objective.name,
-                 params: readParams($("objective-params"), objective.parameters) },
-    runs,
-    steps: parseInt($("steps").value, 10),
-    record: { every: parseInt($("every").value, 10) },
-  };
-  if ($("landscape").checked) {
-    job.record.landscape = { resolution: parseInt($("resolution").value, 10) };
-    if (objective.kind === "learning") Object.assign(job.record.landscape, { log: true });
-  }
-  return job;
-}
-
-function status(text) { $("status").textContent = text; }
-
-function showErrors(problem) {
-  const list = $("errors");
-  list.replaceChildren();
-  const items = problem.errors || [{ field: "", message: problem.detail || problem.title }];
-  for (const e of items) {
-    const li = document.createElement("li");
-    li.textContent = e.field ? `${e.field}: ${e.message}` : e.message;
-    list.append(li);
-  }
-}
-
-async function follow(jobId) {
-  // EventSource cannot send an API key: read the stream with fetch instead.
-  const response = await fetch(`/v1/jobs/${jobId}/events`, { headers: headers() });
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return null;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const event = {};
-      for (const line of block.split("\n")) {
-        const at = line.indexOf(": ");
-        if (at > 0) event[line.slice(0, at)] = line.slice(at + 2);
-      }
-      if (!event.data) continue;
-      const data = JSON.parse(event.data);
-      if (event.event === "progress") {
-        $("progress").value = data.fraction;
-        status(`running: ${data.steps_done.toLocaleString()} of ${data.steps_total.toLocaleString()} steps`);
-      } else if (event.event === "end") {
-        return data.status;
-      }
-    }
-  }
-}
-
-function drawResult(result) {
-  const land = result.landscape;
-  const traces = [];
-  const grid = land && land.kind !== "interpolation" && land.y;
-  if (grid) {
-    const z = land.z.map((row) => row.map((v) => (v === null ? null :
-      (land.log ? v : Math.log(Math.max(v - (result.objective.minimum_value ?? 0), 1e-12))))));
-    traces.push({ type: "contour", x: land.x, y: land.y, z, colorscale: "Viridis",
-                  ncontours: 40, showscale: false, name: "log value", hoverinfo: "skip" });
-  }
-  for (const run of result.runs) {
-    if (!run.trajectory || !run.trajectory.length || run.trajectory[0].length < 2) continue;
-    traces.push({ type: "scatter", mode: "lines", name: `${run.label} (${run.status})`,
-                  x: run.trajectory.map((p) => p[0]), y: run.trajectory.map((p) => p[1]),
-                  line: { width: 2.5 } });
-  }
-  for (const m of result.objective.minima || []) {
-    traces.push({ type: "scatter", mode: "markers", name: "minimum", x: [m[0]], y: [m[1]],
-                  marker: { symbol: "star", size: 16, color: "orange", line: { width: 1 } } });
-  }
-  Plotly.react("contour", traces, { title: { text: "Trajectories over the contour (log)" },
-    margin: { t: 40 }, legend: { orientation: "h" } });
-  Plotly.react("loss", result.runs.map((run) => ({
-    type: "scatter", mode: "lines", name: run.label, x: run.step,
-    y: run.loss.map((v) => (v === null ? null : v)) })),
-    { title: { text: "Loss against step" }, yaxis: { type: "log" }, margin: { t: 40 } });
-  if (grid) {
-    Plotly.react("surface", [{ type: "surface", x: land.x, y: land.y,
-      z: land.z.map((row) => row.map((v) => (v === null ? null : (land.log ? v : Math.log1p(Math.max(v, 0)))))),
-      colorscale: "Viridis" }], { title: { text: `Landscape (${land.kind}), log scale` },
-      margin: { t: 40 }, height: 560 });
-  } else {
-    Plotly.purge("surface");
-  }
-}
-
-async function link(jobId, path, text, type) {
-  const a = document.createElement("a");
-  a.href = "#";
-  a.textContent = text;
-  a.addEventListener("click", async (e) => {
-    e.preventDefault();
-    const r = await fetch(path, { headers: headers() });
-    const blob = new Blob([await r.arrayBuffer()], { type });
-    window.open(URL.createObjectURL(blob), "_blank");
-  });
-  $("links").append(a);
 }
 
 async function submit(event) {
   event.preventDefault();
-  $("errors").replaceChildren();
-  $("links").replaceChildren();
-  const job = buildJob();
-  if (!job.runs.length) { showErrors({ detail: "choose at least one optimizer" }); return; }
+  clearErrors();
+  let built;
+  try {
+    built = buildJob();
+  } catch (err) {
+    if (!(err instanceof FormErrors)) throw err;
+    showErrors({ errors: err.errors });
+    return say("Fix the fields marked in the form, then Run.");
+  }
   $("submit").disabled = true;
   try {
-    const r = await fetch("/v1/jobs", { method: "POST", body: JSON.stringify(job),
-      headers: headers({ "Content-Type": "application/json" }) });
-    const body = await r.json();
-    if (r.status !== 202) { status("The job was refused:"); showErrors(body); return; }
-    $("progress").hidden = false;
-    $("progress").value = 0;
-    status(`job ${body.id} queued`);
-    const final = await follow(body.id);
-    if (final !== "succeeded") { status(`job ${body.id} ${final}`); return; }
-    const result = await (await fetch(`/v1/jobs/${body.id}/result`, { headers: headers() })).json();
-    $("progress").value = 1;
-    status(`job ${body.id} succeeded in ${result.timing.run_ms.toFixed(1)} ms of compute`);
-    drawResult(result);
-    document.body.dataset.lastJob = body.id;
-    await link(body.id, `/v1/jobs/${body.id}/result`, "result JSON", "application/json");
-    for (const kind of ["contour", "loss", "surface", "landscape"]) {
-      await link(body.id, `/v1/jobs/${body.id}/plot.png?kind=${kind}`, `${kind}.png`, "image/png");
-    }
+    const doc = await api.submitJob(built.job);
+    rememberSpec(doc.id, built.job);
+    submitted = doc.id;
+    if (location.hash === `#/jobs/${doc.id}`) route();
+    else location.hash = `#/jobs/${doc.id}`;
   } catch (err) {
-    status(`error: ${err}`);
+    if (!(err instanceof api.ApiError)) return say(`Error: ${err.message}`);
+    const n = showErrors(err.problem, built.rows);
+    say(`The job was refused (HTTP ${err.status}): ${n} problem${n === 1 ? "" : "s"}, shown next to ${n === 1 ? "its field" : "their fields"}.`);
   } finally {
     $("submit").disabled = false;
   }
 }
 
-async function start() {
-  $("api-key").value = localStorage.getItem("optserve-key") || "";
-  const [opts, objs] = await Promise.all([
-    fetch("/v1/optimizers").then((r) => r.json()),
-    fetch("/v1/objectives").then((r) => r.json())]);
-  // objectives a form can set up: the test functions and the seed's sine regression
-  // (regression and classification need data sent with the job)
-  catalog = { optimizers: opts.optimizers, objectives: objs.objectives.filter(
-    (o) => o.kind !== "learning" || o.name === "sine_regression") };
-  for (const o of catalog.objectives) $("objective").add(new Option(o.name, o.name));
-  $("objective").value = "rosenbrock";
+/** The form, objective and runs a result came from, when the job document is not at hand. */
+function specFromResult(result) {
+  const params = { ...result.objective.params };
+  const entry = state.objectives.find((o) => o.name === result.objective.name);
+  if (entry?.parameters.properties.dim) params.dim = result.objective.dimension;
+  const seen = new Set();
+  const runs = result.runs.filter((r) => !seen.has(r.optimizer) && seen.add(r.optimizer))
+    .map((r) => ({ optimizer: r.optimizer, hyperparameters: r.hyperparameters, schedule: r.schedule, clip_norm: r.clip_norm }));
+  return { objective: { name: result.objective.name, params }, runs, dtype: result.dtype,
+    steps: Math.max(...result.runs.map((r) => r.steps)) };
+}
+
+function chartContext(result, spec) {
+  const objective = spec?.objective || {};
+  const entry = state.objectives.find((o) => o.name === result.objective.name);
+  return { box: objective.box || entry?.box || null, variables: objective.variables || null,
+    vector: !entry || entry.kind !== "learning" };
+}
+
+function drawAll(result, spec) {
+  const context = chartContext(result, spec);
+  for (const paint of [() => drawContour(result, context), () => drawLoss(result),
+    () => drawSweep(result), () => drawSurface(result, context)]) {
+    try {
+      paint();
+    } catch (err) {  // a bad chart must not stop the others, nor the next job
+      console.warn("chart:", err);
+    }
+  }
+  bindStartPicker();
+}
+
+function bindStartPicker() {
+  const div = $("contour");
+  if (!div.on || div.dataset.failed) return;
+  div.removeAllListeners?.("plotly_click");
+  div.on("plotly_click", (event) => {
+    const point = event.points?.[0];
+    if (!point || !Number.isFinite(point.x) || !Number.isFinite(point.y) || $("start").disabled) return;
+    $("start").value = `${point.x.toPrecision(4)}, ${point.y.toPrecision(4)}`;
+    say(`Start set to (${$("start").value}). Run to race from there.`);
+  });
+}
+
+function addLinks(id, spec) {
+  const box = $("links");
+  box.replaceChildren();
+  const share = document.createElement("a");
+  share.href = `#/jobs/${id}`;
+  share.textContent = "link to this job";
+  box.append(share);
+  const files = [["result JSON", `/v1/jobs/${id}/result`, "application/json"],
+    ...["contour", "loss", "surface", "landscape"].map((k) => [`${k}.png`, `/v1/jobs/${id}/plot.png?kind=${k}`, "image/png"])];
+  for (const [text, path, type] of files) {
+    const a = document.createElement("a");
+    a.href = path;
+    a.textContent = text;
+    a.addEventListener("click", async (e) => {  // fetched with the key, then opened
+      e.preventDefault();
+      const r = await fetch(path, { headers: api.headers() });
+      window.open(URL.createObjectURL(new Blob([await r.arrayBuffer()], { type })), "_blank");
+    });
+    box.append(a);
+  }
+  if (spec) box.dataset.spec = "1";
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/** Progress until the job ends: events when the stream flows, its document while queued. */
+async function waitForEnd(id, job, mine) {
+  const current = () => view === mine;
+  const cursor = {};
+  let streaming = false;
+  const poll = setInterval(async () => {  // queued: where in the queue, until events flow
+    if (streaming || !current()) return;
+    const latest = await api.getJob(id).catch(() => null);
+    if (latest && current() && !streaming && !FINAL.has(latest.status)) showProgress(id, latest);
+  }, 1000);
+  try {
+    while (current() && !FINAL.has(job.status)) {
+      const ended = await api.followEvents(id, (event) => {
+        streaming = true;
+        if (current()) showProgress(id, { status: "running" }, event);
+      }, mine.abort.signal, cursor).catch((err) => {
+        if (err.name === "AbortError") throw err;
+        return null;  // the stream broke: ask for the job, then reconnect
+      });
+      job = await api.getJob(id);
+      if (!ended && !FINAL.has(job.status)) await sleep(1000);
+    }
+  } finally {
+    clearInterval(poll);
+  }
+  return job;
+}
+
+async function openJob(id) {
+  view?.abort.abort();
+  const mine = { id, abort: new AbortController() };
+  view = mine;
+  const current = () => view === mine;
+  document.body.dataset.job = id;
+  delete document.body.dataset.shown;
+  $("links").replaceChildren();
+  let job = await api.getJob(id);
+  const spec = storedSpec(id, job);
+  if (spec && submitted !== id) fillForm(spec);
+  showProgress(id, job);
+  refreshJobs();
+  if (!FINAL.has(job.status)) job = await waitForEnd(id, job, mine);
+  if (!current()) return;
+  document.body.dataset.status = job.status;
+  if (job.status !== "succeeded") {
+    showFinished(id, job, null);
+    refreshJobs();
+    return;
+  }
+  const result = await api.getResult(id);
+  if (!current()) return;
+  showFinished(id, job, result);
+  if (!spec) fillForm(specFromResult(result));
+  drawAll(result, spec);
+  addLinks(id, spec);
+  refreshJobs();
+  document.body.dataset.shown = id;
+}
+
+async function route() {
+  const match = /^#\/jobs\/([0-9a-zA-Z_-]+)$/.exec(location.hash);
+  if (!match) return;
+  try {
+    await openJob(match[1]);
+  } catch (err) {
+    if (err.name === "AbortError") return;
+    say(err instanceof api.ApiError && err.status === 404 ? `There is no job ${match[1]} for this key.` : `Error: ${err.message}`);
+  }
+}
+
+function copyText(text, what) {
+  $("copied").textContent = text;
+  $("copied-box").hidden = false;
+  navigator.clipboard?.writeText(text).then(() => say(`${what} copied to the clipboard.`),
+    () => say(`${what} is shown below the buttons; copy it from there.`));
+}
+
+function copyJob(asCurl) {
+  clearErrors();
+  try {
+    const { job } = buildJob();
+    copyText(asCurl ? curlCommand(job, !!api.apiKey()) : JSON.stringify(job, null, 2), asCurl ? "The curl command" : "The job JSON");
+  } catch (err) {
+    if (!(err instanceof FormErrors)) throw err;
+    showErrors({ errors: err.errors });
+  }
+}
+
+function wire() {
   $("objective").addEventListener("change", renderObjective);
   $("show-all").addEventListener("change", renderOptimizers);
   $("job-form").addEventListener("submit", submit);
-  renderObjective();
+  $("copy-curl").addEventListener("click", () => copyJob(true));
+  $("copy-json").addEventListener("click", () => copyJob(false));
+  $("refresh-jobs").addEventListener("click", refreshJobs);
+  $("data-example").addEventListener("click", () => {
+    $("data-csv").value = exampleCsv(currentObjective().name === "classification");
+  });
+  $("data-file").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    if (file) $("data-csv").value = await file.text();
+  });
+  window.addEventListener("hashchange", route);
+}
+
+async function start() {
+  api.restoreKey();
+  wire();
+  try {
+    const [opts, objs] = await api.catalog();
+    Object.assign(state, { optimizers: opts.optimizers, schedules: opts.schedules || [],
+      objectives: [...objs.objectives, EXPRESSION_ENTRY] });
+  } catch (err) {
+    return say(`The catalog could not be loaded (${err.message}); set the API key and reload.`);
+  }
+  for (const o of state.objectives) {
+    $("objective").add(new Option(o.name === EXPRESSION ? "expression (your formula)" : o.name, o.name));
+  }
+  $("objective").value = "rosenbrock";
   renderOptimizers();
+  renderObjective();
   document.body.dataset.ready = "1";
+  refreshJobs();
+  route();
 }
 
 start();
