@@ -9,11 +9,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.middleware.base import BaseHTTPMiddleware
 
+from optcore.version import VERSION
 from worker.celery_app import make_app
 from worker.settings import Settings, get_settings
 from worker.store import EventReader, JobStore
 
-from . import problems
+from . import openapi, problems
 from .deps import key_owner
 from .metrics import COLLECTOR, MetricsMiddleware
 from .routes import catalog, health, jobs, plots, web
@@ -44,7 +45,7 @@ class BodyLimit(BaseHTTPMiddleware):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="optserve", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="optserve", version=VERSION, description=DESCRIPTION)
     app.state.settings = settings
     app.state.store = JobStore.from_url(
         settings.broker_url,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_app(settings, include=())  # sends tasks by name only
     COLLECTOR.app = app
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     for module in (jobs, plots, catalog, health, web):

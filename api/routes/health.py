@@ -9,13 +9,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import StoreDep
 from ..metrics import REGISTRY
+from ..models import Health, Ready
+from ..openapi import problems
 from ..problems import Problem
 
 router = APIRouter(tags=["health"])
 WORKER_PING_CACHE_S = 5.0
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict:
     return {"status": "ok"}
 
@@ -30,7 +32,11 @@ def _workers(request: Request) -> int:
     return len(replies)
 
 
-@router.get("/readyz", responses={503: {"description": "Redis or every worker is down"}})
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses=problems(503, s503="Redis or every worker is down"),
+)
 def readyz(request: Request, store: StoreDep) -> dict:
     if not store.ping():
         raise Problem(503, "Redis does not answer", kind="not-ready")
@@ -40,6 +46,15 @@ def readyz(request: Request, store: StoreDep) -> dict:
     return {"status": "ready", "redis": True, "workers": workers}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics() -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
