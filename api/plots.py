@@ -9,6 +9,7 @@ draws from a saved result file.
 from __future__ import annotations
 
 import io
+import threading
 
 import matplotlib
 
@@ -165,6 +166,10 @@ def _landscape(fig, result: dict) -> None:
         ax.legend(loc="best", fontsize=8)
 
 
+# pyplot's figure registry and matplotlib's mathtext parser are shared by every thread: two
+# plot requests drawing at once corrupted the parser (a 500 that schemathesis found).
+_RENDERING = threading.Lock()
+
 DRAW = {"contour": _contour, "loss": _loss, "surface": _surface, "landscape": _landscape}
 
 
@@ -173,12 +178,13 @@ def render(result: dict, kind: str, fmt: str = "png") -> bytes:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         raise ValueError(f"format must be png or svg, not {fmt}")
-    fig = plt.figure(figsize=SIZE, dpi=DPI)
-    try:
-        DRAW[kind](fig, result)
-        fig.tight_layout()
-        out = io.BytesIO()
-        fig.savefig(out, format=fmt, dpi=DPI)
-        return out.getvalue()
-    finally:
-        plt.close(fig)
+    with _RENDERING:
+        fig = plt.figure(figsize=SIZE, dpi=DPI)
+        try:
+            DRAW[kind](fig, result)
+            fig.tight_layout()
+            out = io.BytesIO()
+            fig.savefig(out, format=fmt, dpi=DPI)
+            return out.getvalue()
+        finally:
+            plt.close(fig)

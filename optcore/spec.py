@@ -25,7 +25,10 @@ MAX_RUNS = 4096
 MAX_RESOLUTION = 501
 MAX_TRAJECTORY_DIM = 3  # parameters are recorded as a trajectory up to this dimension
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: JSON true, false or "1" are not numbers here (lax pydantic would take them), and
+# the JSON Schema the API publishes says so.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+StrictInt = Annotated[int, Field(strict=True)]
 
 
 class Strict(BaseModel):
@@ -92,7 +95,9 @@ class LandscapeSpec(Strict):
         "interpolation: the line from a run's start to its end. Default: grid for 2-D test "
         "functions, random otherwise.",
     )
-    resolution: int | tuple[int, int] = Field(101, description="points per axis, or [nx, ny]")
+    resolution: StrictInt | tuple[StrictInt, StrictInt] = Field(
+        101, description="points per axis, or [nx, ny]"
+    )
     bounds: tuple[tuple[FiniteFloat, FiniteFloat], tuple[FiniteFloat, FiniteFloat]] | None = Field(
         None,
         description="[[xmin, xmax], [ymin, ymax]]; default: the objective's box (grid), "
@@ -105,9 +110,9 @@ class LandscapeSpec(Strict):
     bias: Literal["zero", "keep"] = Field(
         "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept"
     )
-    log: bool = Field(False, description="store log(value) (values <= 0 become null)")
-    run: int = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
-    seed: int | None = Field(None, ge=0, description="seed of the random directions")
+    log: bool = Field(False, strict=True, description="store log(value) (values <= 0 become null)")
+    run: StrictInt = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
+    seed: StrictInt | None = Field(None, ge=0, description="seed of the random directions")
 
     @field_validator("resolution")
     @classmethod
@@ -131,7 +136,7 @@ class LandscapeSpec(Strict):
 
 
 class RecordSpec(Strict):
-    every: int = Field(1, ge=1, le=MAX_STEPS, description="record every n-th step")
+    every: StrictInt = Field(1, ge=1, le=MAX_STEPS, description="record every n-th step")
     landscape: LandscapeSpec | None = None
 
 
@@ -162,10 +167,10 @@ class JobSpec(Strict):
     objective: ObjectiveSpec
     runs: list[RunSpec] = Field(min_length=1, max_length=MAX_RUNS)
     init: InitSpec = Field(default_factory=InitSpec)
-    steps: int = Field(1000, ge=1, le=MAX_STEPS)
+    steps: StrictInt = Field(1000, ge=1, le=MAX_STEPS)
     stopping: StoppingSpec = Field(default_factory=StoppingSpec)
     record: RecordSpec = Field(default_factory=RecordSpec)
-    seed: int = Field(0, ge=0, lt=2**31)
+    seed: StrictInt = Field(0, ge=0, lt=2**31)
     dtype: Literal["float32", "float64"] = "float32"
 
 
