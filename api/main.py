@@ -45,7 +45,12 @@ class BodyLimit(BaseHTTPMiddleware):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="optserve", version=VERSION, description=DESCRIPTION)
+    app = FastAPI(
+        title="optserve",
+        version=VERSION,
+        description=DESCRIPTION,
+        generate_unique_id_function=openapi.operation_id,
+    )
     app.state.settings = settings
     app.state.store = JobStore.from_url(
         settings.broker_url,

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from .models import Problem
 from .problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
@@ -76,6 +77,11 @@ def binary(media_type: str, description: str) -> Responses:
 
 def event_stream(description: str) -> Responses:
     return {200: {"description": description, "content": {"text/event-stream": {"schema": {}}}}}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (submit_job, get_result): what generated clients call."""
+    return route.name
 
 
 FASTAPI_VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
