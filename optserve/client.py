@@ -243,9 +243,18 @@ class Client:
         """Until the job ends: follow its event stream (or poll); return its final status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if stream:
-            self._follow(job_id, on_progress, timeout)
+            try:
+                self._follow(job_id, on_progress, timeout)
+            except httpx.TransportError:  # the stream broke: polling tells the rest
+                pass
         while True:
-            job = self.get(job_id)
+            try:
+                job = self.get(job_id)
+            except httpx.TransportError:  # a dropped connection: a GET can be asked again
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
+                time.sleep(poll_interval)
+                continue
             if job.status in FINAL_STATES:
                 return job
             if on_progress is not None and job.progress is not None:
@@ -254,7 +263,9 @@ class Client:
                 raise TimeoutError(f"job {job_id} still {job.status} after {timeout} s")
             time.sleep(poll_interval)
 
-    def _follow(self, job_id: str, on_progress: ProgressCallback | None, timeout: float | None):
+    def _follow(
+        self, job_id: str, on_progress: ProgressCallback | None, timeout: float | None
+    ) -> None:
         parser = _EventParser()
         url = f"/v1/jobs/{job_id}/events"
         with self.http.stream("GET", url, timeout=httpx.Timeout(timeout)) as response:
@@ -334,9 +345,18 @@ class AsyncClient:
         """Until the job ends: follow its event stream (or poll); return its final status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if stream:
-            await self._follow(job_id, on_progress, timeout)
+            try:
+                await self._follow(job_id, on_progress, timeout)
+            except httpx.TransportError:  # the stream broke: polling tells the rest
+                pass
         while True:
-            job = await self.get(job_id)
+            try:
+                job = await self.get(job_id)
+            except httpx.TransportError:  # a dropped connection: a GET can be asked again
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(poll_interval)
+                continue
             if job.status in FINAL_STATES:
                 return job
             if on_progress is not None and job.progress is not None:

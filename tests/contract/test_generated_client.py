@@ -64,12 +64,16 @@ def module(name: str) -> ModuleType:
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
+def operation(name: str) -> ModuleType:
+    group = "plots" if name.startswith("plot_") else "jobs"
+    return module(f"api.{group}.{name}")
+
+
 def test_generated_client_runs_figure1_and_reads_it_typed(
     generated: Any, contract_service: Stack
 ) -> None:
     models = module("models")
-    jobs, plots = module("api.jobs"), module("api.plots")
-    submit, get_job = jobs.submit_job, jobs.get_job
+    submit, get_job = operation("submit_job"), operation("get_job")
     with generated.Client(base_url=contract_service.url, timeout=60) as client:
         spec = models.JobSpec.from_dict(json.loads(FIGURE1.read_text()))
         accepted = submit.sync_detailed(client=client, body=spec)
@@ -84,7 +88,7 @@ def test_generated_client_runs_figure1_and_reads_it_typed(
             job = get_job.sync(job.id, client=client)
         assert job.status == models.JobState.SUCCEEDED, job.error
 
-        result = jobs.get_result.sync(job.id, client=client)
+        result = operation("get_result").sync(job.id, client=client)
         assert isinstance(result, models.Result)
         figure1 = json.loads(FIGURE1.read_text())
         assert [r.optimizer for r in result.runs] == [r["optimizer"] for r in figure1["runs"]]
@@ -93,23 +97,23 @@ def test_generated_client_runs_figure1_and_reads_it_typed(
         assert adam.loss[0] is not None and len(adam.loss) == len(adam.step)
         assert len(result.landscape.z) == figure1["record"]["landscape"]["resolution"]
 
-        png = plots.plot_png.sync(job.id, client=client, kind=models.PlotPngKind.CONTOUR)
+        png = operation("plot_png").sync(job.id, client=client, kind=models.PlotPngKind.CONTOUR)
         assert png.payload.read(8) == b"\x89PNG\r\n\x1a\n"
-        svg = plots.plot_svg.sync(job.id, client=client, kind=models.PlotSvgKind.LOSS)
+        svg = operation("plot_svg").sync(job.id, client=client, kind=models.PlotSvgKind.LOSS)
         assert b"<svg" in svg.payload.read()
 
 
 def test_generated_client_parses_problems(generated: Any, contract_service: Stack) -> None:
-    models, jobs = module("models"), module("api.jobs")
+    models = module("models")
     with generated.Client(base_url=contract_service.url, timeout=60) as client:
-        missing = jobs.get_job.sync_detailed("no-such-job", client=client)
+        missing = operation("get_job").sync_detailed("no-such-job", client=client)
         assert missing.status_code == 404
         assert isinstance(missing.parsed, models.Problem) and missing.parsed.status == 404
 
         bad = models.JobSpec.from_dict(
             {"objective": {"name": "rosenbrock"}, "runs": [{"optimizer": "no-such-optimizer"}]}
         )
-        refused = jobs.submit_job.sync_detailed(client=client, body=bad)
+        refused = operation("submit_job").sync_detailed(client=client, body=bad)
         assert refused.status_code == 422
         problem = refused.parsed
         assert isinstance(problem, models.Problem)
