@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -28,7 +29,7 @@ JOBS_SUBMITTED = Counter("optserve_jobs_submitted_total", "Jobs accepted", regis
 class StoreCollector:
     """Read at scrape time: jobs by status and queue depth, from Redis."""
 
-    app = None  # the application being served (set by create_app)
+    app: FastAPI | None = None  # the application being served (set by create_app)
 
     def collect(self):
         if self.app is None:
