@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test compose-test bench gpu-check lint figures clean
+.PHONY: install up test compose-test bench gpu-check lint typecheck docs figures clean
 
 install: $(STAMP)
 
@@ -46,8 +46,16 @@ figures: install
 	rm -f .optserve-figure1.json .optserve-figure2.json
 
 lint: install
-	$(BIN)/ruff check optcore worker api tests bench
-	$(BIN)/ruff format --check optcore worker api tests bench
+	$(BIN)/ruff check optcore worker api optserve tests bench
+	$(BIN)/ruff format --check optcore worker api optserve tests bench
+
+# Not yet part of lint: optcore still has errors to fix (issue 12, phase 2).
+typecheck: install
+	$(BIN)/mypy optcore worker api optserve
+
+# docs/optimizers.md from the catalog: run after changing an optimizer, commit the result.
+docs: install
+	$(BIN)/python -m api.docs > docs/optimizers.md
 
 clean:
 	rm -rf $(VENV) .venv-gpu .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -205,6 +206,10 @@ def _title(ax: Axes, text: str) -> None:
     ax.set_title(text).set_parse_math(False)
 
 
+# matplotlib's mathtext parser (tick labels such as 10^n) is shared by every thread: two plot
+# requests drawing at once corrupted it (a 500 that schemathesis found).
+_RENDERING = threading.Lock()
+
 DRAW = {"contour": _contour, "loss": _loss, "surface": _surface, "landscape": _landscape}
 
 
@@ -228,12 +233,13 @@ def figure(result: dict, kind: str) -> Figure:
 def render(result: dict, kind: str, fmt: str = "png") -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be png or svg, not {fmt}")
-    fig = figure(result, kind)
     out = io.BytesIO()
-    try:
-        fig.savefig(out, format=fmt, dpi=DPI)
-    except DRAWING_ERRORS as exc:
-        raise _cannot_draw(kind, exc) from exc
+    with _RENDERING:
+        fig = figure(result, kind)
+        try:
+            fig.savefig(out, format=fmt, dpi=DPI)
+        except DRAWING_ERRORS as exc:
+            raise _cannot_draw(kind, exc) from exc
     return out.getvalue()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 from functools import lru_cache
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -12,6 +11,7 @@ import numpy as np
 import optax
 
 from .program import CONVERGED, DIVERGED, FLAT, VECTOR
+from .version import VERSION
 
 if TYPE_CHECKING:
     from .runner import JobRunner
@@ -35,11 +35,7 @@ def finite(value: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def _versions() -> tuple[tuple[str, str], ...]:
-    try:
-        own = metadata.version("optserve")  # reads the package metadata: once per process
-    except metadata.PackageNotFoundError:
-        own = "0.1.0"
-    return (("optserve", own), ("jax", jax.__version__), ("optax", optax.__version__))
+    return (("optserve", VERSION), ("jax", jax.__version__), ("optax", optax.__version__))
 
 
 def versions() -> dict[str, str]:

@@ -114,7 +114,7 @@ class LandscapeSpec(Strict):
     bias: Literal["zero", "keep"] = Field(
         "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept"
     )
-    log: bool = Field(False, description="store log(value) (values <= 0 become null)")
+    log: bool = Field(False, strict=True, description="store log(value) (values <= 0 become null)")
     run: StrictInt = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
     seed: StrictInt | None = Field(
         None, ge=0, lt=2**31, description="seed of the random directions"

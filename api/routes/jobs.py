@@ -25,6 +25,14 @@ from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
 
 from ..deps import OwnerDep, SettingsDep, StoreDep
 from ..metrics import JOBS_SUBMITTED
+from ..models import JobPage, JobStatus, Result
+from ..openapi import (
+    IDEMPOTENT_REPLAYED,
+    LOCATION,
+    RETRY_AFTER_HEADER,
+    event_stream,
+    problems,
+)
 from ..placement import place
 from ..problems import Problem
 
@@ -123,11 +131,28 @@ def _summary(spec: JobSpec, runs: int) -> dict:
     "",
     status_code=202,
     summary="Submit a job",
+    response_model=JobStatus,
     responses={
-        202: {"description": "Accepted; poll Location"},
-        409: {"description": "Idempotency-Key in use by a request in flight"},
-        429: {"description": "Per-key rate or concurrency limit (Retry-After)"},
-        422: {"description": "Invalid job (problem+json naming each field)"},
+        202: {
+            "description": "Accepted; poll Location",
+            "headers": {**LOCATION, **RETRY_AFTER_HEADER, **IDEMPOTENT_REPLAYED},
+        },
+        **problems(
+            400,
+            401,
+            404,
+            409,
+            413,
+            422,
+            429,
+            503,
+            retry_after=(409, 429),
+            s404="The job that first used this Idempotency-Key no longer exists",
+            s409="This Idempotency-Key is in use by a request still in flight",
+            s422="Invalid job, or an Idempotency-Key reused with another body: `errors` names "
+            "each bad field",
+            s503="The job queue is unavailable; nothing was submitted",
+        ),
     },
 )
 def submit_job(
@@ -233,7 +258,12 @@ def _decode_cursor(request: Request, cursor: str) -> tuple[float, str]:
         ) from exc
 
 
-@router.get("", summary="List your jobs, newest first")
+@router.get(
+    "",
+    summary="List your jobs, newest first",
+    response_model=JobPage,
+    responses=problems(401, 422, s422="Invalid limit or a cursor this API did not issue"),
+)
 def list_jobs(
     request: Request,
     owner: OwnerDep,
@@ -252,7 +282,18 @@ def list_jobs(
     return doc
 
 
-@router.get("/{job_id}", summary="A job's status and progress")
+@router.get(
+    "/{job_id}",
+    summary="A job's status and progress",
+    response_model=JobStatus,
+    responses={
+        200: {
+            "description": "The job; Retry-After while it is not finished",
+            "headers": RETRY_AFTER_HEADER,
+        },
+        **problems(401, 404),
+    },
+)
 def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
     job = _owned(store, job_id, owner)
     _with_retry(response, job)
@@ -262,9 +303,17 @@ def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -
 @router.get(
     "/{job_id}/result",
     summary="The result document of a finished job",
+    response_model=Result,
     responses={
-        409: {"description": "Not finished (problem+json with its status)"},
-        410: {"description": "The result expired"},
+        200: {"description": "The result, as stored (gzip when Accept-Encoding allows)"},
+        **problems(
+            401,
+            404,
+            409,
+            410,
+            retry_after=(409,),
+            s409="The job has no result (yet): `job_status` says why; Retry-After while it runs",
+        ),
     },
 )
 def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) -> Response:
@@ -291,7 +340,19 @@ def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) 
     return Response(data, media_type="application/json", headers=headers)
 
 
-@router.delete("/{job_id}", status_code=202, summary="Cancel a job")
+@router.delete(
+    "/{job_id}",
+    status_code=202,
+    summary="Cancel a job",
+    response_model=JobStatus,
+    responses={
+        202: {
+            "description": "Canceled (queued) or stopping (running)",
+            "headers": RETRY_AFTER_HEADER,
+        },
+        **problems(401, 404, 409, s409="The job already finished: `job_status` says how"),
+    },
+)
 def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
     job = _owned(store, job_id, owner)
     if job["status"] in FINAL:
@@ -308,14 +369,20 @@ def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep
     "/{job_id}/events",
     summary="Server-Sent Events: progress, then a final event",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        **event_stream(
+            "Events `progress` (a Progress document) with ids, then one `end` "
+            '({"status": ...}); resume with Last-Event-ID'
+        ),
+        **problems(401, 404, 422, s422="Last-Event-ID is not a stream id"),
+    },
 )
 async def job_events(
     job_id: str,
     request: Request,
     owner: OwnerDep,
     store: StoreDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d+(-\d+)?$")] = None,
 ) -> StreamingResponse:
     await run_in_threadpool(_owned, store, job_id, owner)
     reader = request.app.state.events
