@@ -18,7 +18,24 @@ from ..errors import SpecError, join_field
 from .optax_aliases import optax_entries
 from .schedules import make_schedule, schedules_catalog, traced_schedule_fields, validate_schedule
 from .schema import Entry, Hyper, validate_params
-from .seed import ENTRIES as SEED_ENTRIES
+from .seed import (
+    adagrad,
+    adam,
+    adamw,
+    gd,
+    lamb,
+    lars,
+    lookahead,
+    momentum,
+    nesterov,
+    paratrooper,
+    radam,
+    ranger,
+    ranger_lars,
+    rmsprop,
+    sgd,
+)
+from .seed_catalog import ENTRIES as SEED_ENTRIES
 
 __all__ = [
     "get",
@@ -30,6 +47,22 @@ __all__ = [
     "Entry",
     "Hyper",
     "schedules_catalog",
+    # the seed's recipes, typed like optax's aliases
+    "adagrad",
+    "adam",
+    "adamw",
+    "gd",
+    "lamb",
+    "lars",
+    "lookahead",
+    "momentum",
+    "nesterov",
+    "paratrooper",
+    "radam",
+    "ranger",
+    "ranger_lars",
+    "rmsprop",
+    "sgd",
 ]
 
 _SEED_NAMES = {e.name for e in SEED_ENTRIES} | {a for e in SEED_ENTRIES for a in e.aliases}
