@@ -103,7 +103,9 @@ class LandscapeSpec(Strict):
         "filter", description="scale of the random directions (per output unit, per layer)"
     )
     bias: Literal["zero", "keep"] = Field(
-        "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept"
+        "zero",
+        description="direction on leaves of at most one dimension (biases): zero, or keep = "
+        "the weights themselves (Li et al.'s net_plotter.py, ignore='biasbn' vs not)",
     )
     log: bool = Field(False, description="store log(value) (values <= 0 become null)")
     run: int = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
