@@ -60,12 +60,12 @@ def execute(store: JobStore, job_id: str, settings: Settings, worker: str) -> st
 def _run(store: JobStore, job: dict, settings: Settings, token: str) -> str:
     _start_jax(settings)
     from optcore import SpecError
-    from optcore.runner import JobRunner
     from optcore.spec import parse_job
+    from optcore.tune import runner_for
 
     job_id = job["id"]
     try:
-        runner = JobRunner(parse_job(job["spec"]), settings.chunk_steps)
+        runner = runner_for(parse_job(job["spec"]), settings.chunk_steps)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
         store.finish(
             job_id,
