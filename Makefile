@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test compose-test bench lint figures clean
+.PHONY: install up test compose-test bench lint figures gallery clean
 
 install: $(STAMP)
 
@@ -18,6 +18,7 @@ up: install
 	$(BIN)/optserve up
 
 test: install
+	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "torch peer tests will skip"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Builds the images and runs the containerised stack end to end (root; about 5 minutes).
@@ -39,6 +40,7 @@ figures: install
 lint: install
 	$(BIN)/ruff check optcore worker api tests bench
 	$(BIN)/ruff format --check optcore worker api tests bench
+	$(BIN)/mypy --strict --follow-imports=silent optcore/optimizers optcore/tune.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

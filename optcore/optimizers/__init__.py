@@ -82,7 +82,7 @@ def entry(name: Any, where: str = "optimizer") -> Entry:
     return _BY_NAME[name]
 
 
-def catalog() -> list[dict]:
+def catalog() -> list[dict[str, Any]]:
     return [e.describe() for e in _ENTRIES]
 
 
@@ -151,7 +151,7 @@ def build(config: Mapping[str, Any]) -> optax.GradientTransformation:
 def traced_paths(config: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Paths to the numbers of a config that are jit arguments rather than constants."""
     e = _BY_NAME[config["optimizer"]]
-    paths = [
+    paths: list[tuple[str, ...]] = [
         ("hyperparameters", h.name)
         for h in e.hypers
         if h.is_traced and config["hyperparameters"].get(h.name) is not None

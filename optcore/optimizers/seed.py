@@ -8,7 +8,7 @@ Where optax computes exactly the seed's rule it is used as is; the rest is in ``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +16,9 @@ import optax
 
 from . import transforms as tx
 
-Scalar = float | jax.Array  # a number, or a traced array when the runner vmaps a sweep
-Count = int | jax.Array
-LearningRate = optax.ScalarOrSchedule
+Scalar: TypeAlias = float | jax.Array  # a number, or a traced array when the runner vmaps
+Count: TypeAlias = int | jax.Array
+LearningRate: TypeAlias = optax.ScalarOrSchedule
 
 
 def _with_lr(

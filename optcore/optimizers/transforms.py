@@ -21,20 +21,21 @@ Bound = Callable[[jax.Array], ArrayLike]  # a trust-ratio bound as a function of
 class CountState(NamedTuple):
     """State of a transform that only needs the step number."""
 
-    count: jax.Array  # updates applied so far (t - 1 during step t)
+    # ``count`` shadows tuple.count, as in optax's own states
+    count: jax.Array  # type: ignore[assignment]  # updates applied so far (t - 1 during step t)
 
 
 class AccumulatorState(NamedTuple):
     """A per-parameter accumulator and the step count."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]
     acc: Any  # same pytree as the params
 
 
 class MomentsState(NamedTuple):
     """First and second moment estimates (Adam family)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]
     mu: Any
     nu: Any
 
@@ -44,7 +45,7 @@ class LookaheadState(NamedTuple):
 
     inner: Any
     slow: Any  # phi: the slow weights, phi_0 = theta_0
-    count: jax.Array  # fast steps taken
+    count: jax.Array  # type: ignore[assignment]  # fast steps taken
 
 
 def _safe_div(num: ArrayLike, den: jax.Array) -> jax.Array:
@@ -54,11 +55,13 @@ def _safe_div(num: ArrayLike, den: jax.Array) -> jax.Array:
 
 
 def _dtype(tree: Any) -> jnp.dtype:
-    return jnp.dtype(jax.tree.leaves(tree)[0].dtype)
+    dtype: jnp.dtype = jnp.dtype(jax.tree.leaves(tree)[0].dtype)
+    return dtype
 
 
 def _norm(x: jax.Array) -> jax.Array:
-    return optax.safe_norm(x, 0.0)
+    norm: jax.Array = optax.safe_norm(x, 0.0)
+    return norm
 
 
 def _zero_count() -> jax.Array:
@@ -86,7 +89,7 @@ def scale_by_accumulated_rms(
         updates = jax.tree.map(lambda g, s: _safe_div(g, jnp.sqrt(s) + eps), updates, acc)
         return updates, AccumulatorState(optax.safe_increment(state.count), acc)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def scale_by_rms_seeded(
@@ -114,7 +117,7 @@ def scale_by_rms_seeded(
         updates = jax.tree.map(lambda g, s: _safe_div(g, jnp.sqrt(s) + eps), updates, acc)
         return updates, AccumulatorState(optax.safe_increment(state.count), acc)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def rectification(
@@ -129,7 +132,7 @@ def rectification(
     b2t = b2**t
     rho_inf = 2.0 / (1.0 - b2) - 1.0
     rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t)
-    active = rho >= threshold
+    active = jnp.asarray(rho >= threshold)
     safe_rho = jnp.where(active & (rho >= 4.0), rho, rho_inf)
     r = jnp.sqrt(
         (safe_rho - 4.0)
@@ -167,7 +170,7 @@ def scale_by_rectified_adam(
         )
         return updates, MomentsState(count, mu, nu)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def _is_bias(p: jax.Array) -> bool:
@@ -209,7 +212,7 @@ def scale_by_layerwise_momentum(
         updates = jax.tree.map(scale, m, updates, params)
         return updates, AccumulatorState(optax.safe_increment(state.count), m)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def scale_by_weight_trust_ratio(
@@ -242,7 +245,7 @@ def scale_by_weight_trust_ratio(
 
         return jax.tree.map(scale, updates, params), state
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def scale_by_bounded_trust_ratio(lower: Bound, upper: Bound) -> optax.GradientTransformation:
@@ -273,7 +276,7 @@ def scale_by_bounded_trust_ratio(lower: Bound, upper: Bound) -> optax.GradientTr
 
         return jax.tree.map(scale, updates, params), CountState(count)
 
-    return optax.GradientTransformation(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def lookahead(
@@ -306,4 +309,4 @@ def lookahead(
         updates = jax.tree.map(lambda x, p: x - p, target, params)
         return updates, LookaheadState(inner_state, slow, count)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # type: ignore[arg-type]
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -136,11 +136,11 @@ def test_the_documented_differences_are_real():
     first_torch = np.linalg.norm(torch_rms[0][0] - START)
     assert first_torch / first_ours == pytest.approx(1 / np.sqrt(1 - 0.9), rel=1e-6)  # 3.16x
     with jax.enable_x64(True):
-        ours = jax_trajectory(
-            optimizers.get("radam", learning_rate=0.02, eps=1e-3),
-            jnp.asarray(START, jnp.float64),
-            rosenbrock_jax,
-        )
-    theirs = torch_path("RAdam", {"lr": 0.02, "eps": 1e-3}, [np.array(START)], torch_rosenbrock)
+        params0 = {"W": jnp.asarray(W0), "b": jnp.zeros(2, jnp.float64)}
+        tx = optimizers.get("radam", learning_rate=0.02, eps=0.1)
+        ours = jax_trajectory(tx, params0, pytree_loss_jax)["W"]
+    theirs = torch_path("RAdam", {"lr": 0.02, "eps": 0.1}, [W0, np.zeros(2)], torch_pytree_loss)
     _close(ours[:5], [p[0] for p in theirs[:5]])  # identical before rectification (t < 6)
-    assert not np.allclose(np.asarray(ours[5]), theirs[5][0], rtol=1e-9, atol=0)
+    step_ours = np.linalg.norm(np.asarray(ours[5] - ours[4]))
+    step_torch = np.linalg.norm(theirs[5][0] - theirs[4][0])
+    assert step_torch < 0.5 * step_ours  # torch's eps/sqrt(1-b2^t) = 12.9 eps damps step 6
