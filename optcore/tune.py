@@ -167,16 +167,21 @@ def _with_values(run: PlannedRun, values: Mapping[str, float], label: str) -> Pl
     return dataclasses.replace(run, config=config, label=label)
 
 
-def search_job(job: Job, tunings: Sequence[Tuning], steps: int) -> Job:
+def search_job(job: Job, tunings: Sequence[Tuning], steps: int, chunk_steps: int) -> Job:
     """The derived job whose runs are the candidates of ``tunings`` (all of ``steps`` steps):
-    no stopping rule, no landscape, one record, so only the search itself is computed."""
+    no stopping rule, no landscape, few records (one per chunk), so only the search itself is
+    computed, in chunks a caller can cancel between."""
     runs = [
         _with_values(job.runs[t.run_index], values, f"{t.run_index}:{c}")
         for t in tunings
         for c, values in enumerate(t.candidates)
     ]
     spec = job.spec.model_copy(
-        update={"steps": steps, "record": RecordSpec(every=steps), "stopping": StoppingSpec()}
+        update={
+            "steps": steps,
+            "record": RecordSpec(every=math.gcd(steps, chunk_steps)),
+            "stopping": StoppingSpec(),
+        }
     )
     return dataclasses.replace(job, spec=spec, runs=runs)
 
@@ -242,7 +247,9 @@ class TunedRunner:
         done, chunk = 0, 0
         for steps, tunings in self.searches:
             t0 = time.perf_counter()
-            runner = JobRunner(search_job(self.job, tunings, steps), self.chunk_steps)
+            runner = JobRunner(
+                search_job(self.job, tunings, steps, self.chunk_steps), self.chunk_steps
+            )
             for p in runner.chunks():
                 chunk += 1
                 yield Progress(done + p.steps_done, total, chunk, n_chunks, p.running)
