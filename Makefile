@@ -37,6 +37,11 @@ figures: install
 	$(BIN)/optserve plot .optserve-figure2.json --kind surface -o docs/figure2.png
 	rm -f .optserve-figure1.json .optserve-figure2.json
 
+# The optimizer gallery (docs/gallery.md, docs/gallery/*.png) and the tuned learning rates that
+# GET /v1/optimizers publishes: every optimizer tuned on Rosenbrock and Rastrigin.
+gallery: install
+	$(BIN)/python examples/draw_gallery.py
+
 lint: install
 	$(BIN)/ruff check optcore worker api tests bench
 	$(BIN)/ruff format --check optcore worker api tests bench

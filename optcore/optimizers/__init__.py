@@ -36,6 +36,7 @@ from .seed import (
     sgd,
 )
 from .seed_catalog import ENTRIES as SEED_ENTRIES
+from .tuned import tuned_learning_rate, tuning_budget
 
 __all__ = [
     "get",
@@ -47,6 +48,7 @@ __all__ = [
     "Entry",
     "Hyper",
     "schedules_catalog",
+    "tuning_budget",
     # the seed's recipes, typed like optax's aliases
     "adagrad",
     "adam",
@@ -83,7 +85,9 @@ def entry(name: Any, where: str = "optimizer") -> Entry:
 
 
 def catalog() -> list[dict[str, Any]]:
-    return [e.describe() for e in _ENTRIES]
+    """Every entry described, with ``tuned_learning_rate``: objective -> the learning rate the
+    gallery's tuning found ({} where it did not tune that optimizer)."""
+    return [{**e.describe(), "tuned_learning_rate": tuned_learning_rate(e.name)} for e in _ENTRIES]
 
 
 def resolve(spec: Mapping[str, Any], where: str = "") -> dict[str, Any]:
