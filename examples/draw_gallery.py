@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import optcore  # noqa: E402
-from api.plots import render  # noqa: E402
+from api import plots  # noqa: E402
 from optcore.optimizers.tuned import TUNED_FILE  # noqa: E402
 
 GALLERY = ROOT / "examples" / "gallery.json"
@@ -44,7 +44,7 @@ def draw(result: dict[str, Any]) -> list[tuple[str, float | None, float | None, 
     rows = []
     for run in result["runs"]:
         alone = {**result, "runs": [run]}
-        png = render(alone, "contour")
+        png = plots.render(alone, "contour")
         (PICTURES / f"{name}-{run['optimizer']}.png").write_bytes(png)
         chosen = (run.get("tuning") or {}).get("chosen") or {}
         rows.append(
@@ -94,6 +94,7 @@ def markdown(doc: dict[str, Any], tables: dict[str, list], timings: dict[str, di
 
 
 def main() -> int:
+    plots.SIZE, plots.DPI = (6.4, 4.6), 70  # 40 pictures: smaller than the API's default
     doc = json.loads(GALLERY.read_text())
     PICTURES.mkdir(parents=True, exist_ok=True)
     tables: dict[str, list] = {}

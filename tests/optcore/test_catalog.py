@@ -241,3 +241,20 @@ def test_seed_schemas_come_from_the_recipe_signatures():
     ]
     assert "optimistic_adam" not in by_name and "optimistic_adam_v2" in by_name
     assert "12.9x" in by_name["radam"]["notes"] and "3.16x" in by_name["rmsprop"]["notes"]
+
+
+def test_catalog_publishes_the_gallery_tuned_learning_rates():
+    from api.routes.catalog import list_optimizers
+    from optcore import optimizers
+
+    body = list_optimizers()
+    budget = body["tuned_learning_rate_budget"]
+    assert budget["candidates"] == 200 and budget["steps"] == 500
+    by_name = {e["name"]: e for e in body["optimizers"]}
+    assert all(isinstance(e["tuned_learning_rate"], dict) for e in body["optimizers"])
+    for name in ("adam", "paratrooper", "lars", "lion"):
+        tuned = by_name[name]["tuned_learning_rate"]
+        assert set(tuned) == {"rosenbrock", "rastrigin"}, name
+        assert all(1e-5 <= lr <= 10.0 for lr in tuned.values())
+    assert by_name["lookahead"]["tuned_learning_rate"] == {}
+    assert optimizers.tuning_budget() == budget
