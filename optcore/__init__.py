@@ -14,10 +14,11 @@ __all__ = ["run", "SpecError"]
 
 def run(job: Any, *, job_id: str | None = None, chunk_steps: int | None = None) -> dict:
     """Run a job document (a dict or a ``JobSpec``) in-process; return the result document."""
-    from .runner import DEFAULT_CHUNK_STEPS, JobRunner
+    from .runner import DEFAULT_CHUNK_STEPS
     from .spec import parse_job
+    from .tune import runner_for
 
-    runner = JobRunner(parse_job(job), chunk_steps or DEFAULT_CHUNK_STEPS)
+    runner = runner_for(parse_job(job), chunk_steps or DEFAULT_CHUNK_STEPS)
     result = runner.run()
     result["id"] = job_id
     return result

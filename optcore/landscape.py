@@ -75,11 +75,13 @@ def grid2d_for_job(job: Job) -> tuple[dict, float]:
 
 def filter_normalize(direction: np.ndarray, weights: np.ndarray, mode: str, bias: str):
     """Scale a random direction like the weights it perturbs. Kernels are (in, out): a filter
-    is one output unit, the last axis, so norms run over every other axis."""
+    is one output unit, the last axis, so norms run over every other axis.
+
+    Leaves of at most one dimension (biases, norm scales) follow Li et al.'s ``net_plotter.py``
+    (``normalize_directions_for_weights``): ``bias="zero"`` zeroes their direction, and
+    ``bias="keep"`` makes it the weights themselves, not a rescaled random draw."""
     if direction.ndim <= 1:
-        if bias == "zero":
-            return np.zeros_like(direction)
-        mode = "layer" if mode == "filter" else mode
+        return np.zeros_like(direction) if bias == "zero" else np.array(weights, copy=True)
     if mode == "none":
         return direction
     axes = tuple(range(direction.ndim - 1)) if mode == "filter" else None

@@ -137,12 +137,12 @@ def _progress(p: Any) -> dict:
 def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Heartbeat) -> str:
     _start_jax(settings)
     from optcore import SpecError
-    from optcore.runner import JobRunner
     from optcore.spec import parse_job
+    from optcore.tune import runner_for
 
     job = store.get_job(job_id)
     try:
-        runner = JobRunner(parse_job(job["spec"]), settings.chunk_steps)
+        runner = runner_for(parse_job(job["spec"]), settings.chunk_steps)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
         errors = [{"field": f, "message": m} for f, m in exc.errors]
         store.finish(

@@ -17,7 +17,13 @@ router = APIRouter(prefix="/v1", tags=["catalog"])
     response_model=OptimizerCatalog,
 )
 def list_optimizers() -> dict:
-    return {"optimizers": optimizers.catalog(), "schedules": optimizers.schedules_catalog()}
+    """Each optimizer carries ``tuned_learning_rate`` ({objective: lr} for the built-in 2-D
+    objectives the gallery tuned it on); ``tuned_learning_rate_budget`` says how they were found."""
+    return {
+        "optimizers": optimizers.catalog(),
+        "schedules": optimizers.schedules_catalog(),
+        "tuned_learning_rate_budget": optimizers.tuning_budget(),
+    }
 
 
 @router.get(
