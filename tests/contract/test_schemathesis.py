@@ -58,5 +58,5 @@ def test_every_phase_and_check_passes(contract_service: Stack, tmp_path: Path) -
     assert proc.returncode == 0, proc.stdout[-8000:]
     assert report["test_cases"]["generated"] >= MIN_CASES, report["test_cases"]
     assert all(p["status"] == "success" for p in report["phases"].values()), report["phases"]
-    assert report["operations"]["tested"] == report["operations"]["selected"] == 12
+    assert report["operations"]["tested"] == report["operations"]["selected"] == 13
     print(f"schemathesis: {report['test_cases']['generated']} cases, no failure")  # with -s

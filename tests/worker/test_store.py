@@ -14,7 +14,7 @@ import redis
 
 from api.stack import free_port, redis_server_binary
 from worker import store as store_module
-from worker.store import CANCELED, QUEUED, RUNNING, SUCCEEDED, JobStore
+from worker.store import CANCELED, QUEUED, RUNNING, SUCCEEDED, Attempt, JobStore
 
 SPEC = {"objective": {"name": "rosenbrock"}, "runs": [{"optimizer": "adam"}]}
 SUMMARY = {"objective": "rosenbrock", "runs": 1, "steps": 1000, "optimizers": ["adam"]}
@@ -188,6 +188,11 @@ def test_large_results_are_stored_gzip_and_read_back(store: JobStore) -> None:
     assert store.load_result("j") == result
 
 
+ATTEMPT = Attempt(
+    worker="w1", pid=1, queue="cpu", lease_seconds=15, max_attempts=3, time_limit=60
+)
+
+
 # -- cancel -----------------------------------------------------------------------------------
 
 
@@ -197,7 +202,7 @@ def test_cancel_of_a_queued_job_is_final_and_it_never_starts(store: JobStore) ->
     job = store.get_job("j")
     assert job["status"] == CANCELED and job["finished_at"] is not None
     assert store.read_events("j")[-1][1:] == ("end", {"status": CANCELED})
-    assert store.start("j", "w1") is None
+    assert store.start("j", "t1", ATTEMPT) == ("final", CANCELED)
     assert store.r.sismember(f"{store_module.PREFIX}active:alice", "j") == 0
 
 
@@ -205,15 +210,15 @@ def test_cancel_of_a_running_job_flags_it_and_of_a_finished_one_changes_nothing(
     store: JobStore,
 ) -> None:
     new_job(store, "j")
-    assert store.start("j", "w1") == 1
+    assert store.start("j", "t1", ATTEMPT) == ("started", "1")
     assert store.request_cancel("j") == RUNNING
     assert store.cancel_requested("j") and store.get_job("j")["status"] == RUNNING
-    store.finish("j", CANCELED)
+    assert store.finish("j", CANCELED, token="t1")
     assert store.request_cancel("j") == CANCELED
     assert store.request_cancel("unknown") is None
     new_job(store, "k")
-    store.start("k", "w1")
-    store.finish("k", SUCCEEDED)
+    store.start("k", "t2", ATTEMPT)
+    assert store.finish("k", SUCCEEDED, token="t2")
     assert store.request_cancel("k") == SUCCEEDED
     assert not store.cancel_requested("k")
 
