@@ -77,11 +77,13 @@ class TuneSpec(Strict):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, Distribution] = Field(init=False)  # type: ignore[assignment]
 
-    candidates: int = Field(64, ge=1, le=MAX_CANDIDATES, description="candidates to try")
-    steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="default: the job's steps")
+    candidates: StrictInt = Field(64, ge=1, le=MAX_CANDIDATES, description="candidates to try")
+    steps: StrictInt | None = Field(
+        None, ge=1, le=MAX_STEPS, description="default: the job's steps"
+    )
     score: Literal["final_loss", "best_loss", "distance_to_minimum"] = "final_loss"
     method: Literal["grid", "random"] = "grid"
-    seed: int = Field(0, ge=0, lt=2**31, description="seed of the random candidates")
+    seed: StrictInt = Field(0, ge=0, lt=2**31, description="seed of the random candidates")
 
 
 class RunSpec(OptimizerSpec):
