@@ -164,5 +164,3 @@ def group_runs(runs: list[PlannedRun]) -> list[Group]:
         varying = tuple(len({value_at(runs[i].config, p) for i in idx}) > 1 for p in paths)
         groups.append(Group(template, paths, tuple(idx), varying))
     return groups
-
-

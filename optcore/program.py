@@ -137,9 +137,9 @@ class Program:
             return Carry(params, state, key, zero, zero, zero - 1, inf, zero)
 
         params = jax.eval_shape(jax.vmap(self._first_params), starts, keys)
-        return jax.vmap(
-            one, in_axes=(VALUE_AXES, 0, 0), out_axes=self.carry_axes(values, params)
-        )(values, starts, keys)
+        return jax.vmap(one, in_axes=(VALUE_AXES, 0, 0), out_axes=self.carry_axes(values, params))(
+            values, starts, keys
+        )
 
     def blocks_to_run(self, limits: Limits, t0, n):
         """Blocks a call from step ``t0`` runs: ``n``, or fewer when the limit comes first."""
@@ -178,7 +178,9 @@ class Program:
         def body(i, state):
             c, bufs, ev = state
             c, out, e = vmapped(c, values)
-            bufs = jax.tree.map(lambda b, o: jax.lax.dynamic_update_index_in_dim(b, o, i, 0), bufs, out)
+            bufs = jax.tree.map(
+                lambda b, o: jax.lax.dynamic_update_index_in_dim(b, o, i, 0), bufs, out
+            )
             return c, bufs, ev | e
 
         count = self.blocks_to_run(limits, t0, n)
@@ -254,8 +256,12 @@ class Program:
             improved = live & (loss < best)
             best, best_t = jnp.where(improved, loss, best), jnp.where(improved, t, best_t)
             x_next = _where(live, x_next, x)
-            state = (x_next, opt_state, t + live.astype(jnp.int32), best, best_t, event | met & live)
-            return state, (loss, gnorm, live)
+            t_next = t + live.astype(jnp.int32)
+            return (x_next, opt_state, t_next, best, best_t, event | met & live), (
+                loss,
+                gnorm,
+                live,
+            )
 
         state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, jnp.zeros((), bool))
         state, (loss, gnorm, live, held, xs) = self._recorded(step, state, lambda s: s[0])

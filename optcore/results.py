@@ -72,7 +72,8 @@ class GroupRecords:
             a = np.concatenate([getattr(c, name) for c in calls], axis=1)[:, ::keep]
             return a.astype(dtype, copy=False)
 
-        self.loss, self.grad_norm, self.params = joined("loss"), joined("grad_norm"), joined("params")
+        self.loss, self.grad_norm = joined("loss"), joined("grad_norm")
+        self.params = joined("params")
         self.count = joined("valid", bool).sum(axis=1)
         last = calls[-1]
         self.final_loss = last.final_loss.astype(np.float64)

@@ -247,11 +247,10 @@ class JobRunner:
             with jax.enable_x64(x64):
                 for g in active:
                     t_group = time.perf_counter()
-                    while g.live > 0 and g.t0 < steps:
-                        spent = time.perf_counter() - t_group
-                        if spent >= share:
-                            break
+                    spent = 0.0  # at least one call a chunk, however short the chunk
+                    while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
                         self._call(g, self._blocks_for(g, share - spent), limits)
+                        spent = time.perf_counter() - t_group
             chunk += 1
             self.timing["run_ms"] = _ms(t_run)
             yield self._progress(chunk)

@@ -26,7 +26,7 @@ def _start_jax(settings: Settings) -> None:
 
     settings.compile_cache.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(settings.compile_cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     _jax_ready = True
 
 
@@ -59,13 +59,13 @@ def execute(store: JobStore, job_id: str, settings: Settings, worker: str) -> st
 
 def _run(store: JobStore, job: dict, settings: Settings, token: str) -> str:
     _start_jax(settings)
-    from optcore import SpecError
+    from optcore import SpecError, dumps
     from optcore.runner import JobRunner
     from optcore.spec import parse_job
 
     job_id = job["id"]
     try:
-        runner = JobRunner(parse_job(job["spec"]), settings.chunk_steps)
+        runner = JobRunner(parse_job(job["spec"]), settings.chunk_seconds)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
         store.finish(
             job_id,
@@ -83,6 +83,7 @@ def _run(store: JobStore, job: dict, settings: Settings, token: str) -> str:
                 "chunk": p.chunk,
                 "chunks": p.chunks,
                 "runs_running": p.running,
+                "phase": p.phase,
             },
         )
         store.renew_lease(job_id, token, settings.job_lease)
@@ -93,6 +94,6 @@ def _run(store: JobStore, job: dict, settings: Settings, token: str) -> str:
     result["id"] = job_id
     started = store.get_job(job_id)["started_at"]
     result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
-    store.save_result(job_id, result)  # a second attempt never replaces the first
+    store.save_result(job_id, dumps(result))  # a second attempt never replaces the first
     store.finish(job_id, SUCCEEDED)
     return SUCCEEDED

@@ -170,7 +170,9 @@ async function follow(jobId) {
       const data = JSON.parse(event.data);
       if (event.event === "progress") {
         $("progress").value = data.fraction;
-        status(`running: ${data.steps_done.toLocaleString()} of ${data.steps_total.toLocaleString()} steps`);
+        if (data.phase === "compiling") status("compiling…");
+        else if (data.phase === "landscape") status("evaluating the landscape…");
+        else status(`running: ${data.steps_done.toLocaleString()} of ${data.steps_total.toLocaleString()} steps`);
       } else if (event.event === "end") {
         return data.status;
       }

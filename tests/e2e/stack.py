@@ -18,7 +18,8 @@ def stack_settings(data: Path, **overrides) -> Settings:
         data=data,
         port=free_port(),
         redis_port=free_port(),
-        chunk_steps=20_000,
+        chunk_seconds=0.2,
+        warmup=False,  # tests/worker/test_warm_start.py covers it; here it would slow jobs
         task_soft_time_limit=25,
         task_time_limit=30,
         visibility_timeout=35,
