@@ -9,6 +9,7 @@ draws from a saved result file.
 from __future__ import annotations
 
 import io
+import json
 
 import matplotlib
 
@@ -173,6 +174,10 @@ def render(result: dict, kind: str, fmt: str = "png") -> bytes:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         raise ValueError(f"format must be png or svg, not {fmt}")
+    if any(isinstance(v, np.ndarray) for run in result["runs"] for v in run.values()):
+        from optcore import dumps  # a document from optcore.run: its JSON form, as served
+
+        result = json.loads(dumps(result))
     fig = plt.figure(figsize=SIZE, dpi=DPI)
     try:
         DRAW[kind](fig, result)

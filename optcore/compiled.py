@@ -28,9 +28,19 @@ DEFAULT_CACHE_SIZE = 256
 class CompileCount:
     """What one job (or one warm-up) made XLA do."""
 
-    programs: int = 0  # XLA programs compiled here (not found in memory or on disk)
+    requests: int = 0  # programs handed to XLA (JAX times loads from disk as compiles too)
     disk_hits: int = 0  # programs loaded from the persistent compilation cache
     disk_misses: int = 0
+
+    @property
+    def programs(self) -> int:
+        """XLA programs compiled here: neither in memory nor on disk."""
+        return max(0, self.requests - self.disk_hits)
+
+    def add(self, other: CompileCount) -> None:
+        self.requests += other.requests
+        self.disk_hits += other.disk_hits
+        self.disk_misses += other.disk_misses
 
 
 _local = threading.local()
@@ -43,7 +53,7 @@ _listen_lock = threading.Lock()
 def _on_duration(event: str, duration: float, **kwargs: Any) -> None:
     count = getattr(_local, "count", None)
     if count is not None and event == BACKEND_COMPILE:
-        count.programs += 1
+        count.requests += 1
 
 
 def _on_event(event: str, **kwargs: Any) -> None:

@@ -189,8 +189,7 @@ class JobRunner:
         else:
             counts = [get(g) for g in todo]
         for c in counts:
-            self.count.programs += c.programs
-            self.count.disk_hits += c.disk_hits
+            self.count.add(c)
         self.timing["compile_ms"] += (time.perf_counter() - t0) * 1e3
 
     # -- running --------------------------------------------------------------------------
