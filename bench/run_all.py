@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["bench_runner.py", "bench_landscape.py", "bench_figure2.py", "bench_service.py"]
+BENCHES = [
+    "bench_speed.py",
+    "bench_runner.py",
+    "bench_landscape.py",
+    "bench_figure2.py",
+    "bench_service.py",
+]
 
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))

@@ -106,7 +106,7 @@ class PointEvaluation:
         while not self.done:
             self.advance(float("inf"))
         z = np.concatenate([c.ravel() for c in self.z])[: self.total]
-        return z.astype(np.float64).reshape(self.shape)
+        return z.reshape(self.shape)
 
 
 def _axes(bounds, shape: tuple[int, int], dtype: str) -> tuple[np.ndarray, np.ndarray]:
@@ -167,8 +167,8 @@ def _grid_for_job(job: Job) -> JobLandscape:
     def finish(z: np.ndarray) -> dict:
         return {
             "kind": "grid2d",
-            "x": xs.astype(np.float64),
-            "y": ys.astype(np.float64),
+            "x": xs,
+            "y": ys,
             "z": z,
             "bounds": [list(b) for b in bounds],
         }

@@ -1,7 +1,7 @@
 """The result document, as DESIGN.md lists it.
 
 Per-step series (``loss``, ``grad_norm``, ``trajectory``, ``validation_loss``) and landscape
-grids are float64 numpy arrays, straight from the device: they may hold NaN or Inf, which
+grids are numpy arrays in the job's dtype, straight from the device: they may hold NaN or Inf, which
 ``optcore.dumps`` writes as null. Scalars are Python numbers, non-finite ones None.
 """
 
@@ -68,21 +68,20 @@ class GroupRecords:
         calls = g.records
         keep = runner.every // g.layout.stride  # > 1 when records were taken more often
 
-        def joined(name: str, dtype=np.float64) -> np.ndarray:
-            a = np.concatenate([getattr(c, name) for c in calls], axis=1)[:, ::keep]
-            return a.astype(dtype, copy=False)
+        def joined(name: str) -> np.ndarray:  # in the job's dtype: float32 is written short
+            return np.concatenate([getattr(c, name) for c in calls], axis=1)[:, ::keep]
 
         self.loss, self.grad_norm = joined("loss"), joined("grad_norm")
         self.params = joined("params")
-        self.count = joined("valid", bool).sum(axis=1)
+        self.count = joined("valid").sum(axis=1)
         last = calls[-1]
-        self.final_loss = last.final_loss.astype(np.float64)
-        self.final_grad_norm = last.final_grad_norm.astype(np.float64)
-        self.final_validation = last.final_validation.astype(np.float64)
+        self.final_loss = last.final_loss
+        self.final_grad_norm = last.final_grad_norm
+        self.final_validation = last.final_validation
         carry = g.carry._replace(opt_state=None)  # per run: everything but the optimizer state
         self.carry = jax.tree.map(lambda a: np.asarray(a)[: g.size], jax.device_get(carry))
         self.vector = runner.job.objective.vector
-        self.final_params = self.carry.params.astype(np.float64) if self.vector else None
+        self.final_params = self.carry.params if self.vector else None
         self.has_validation = runner.job.objective.has_validation
         self.validation = joined("validation") if self.has_validation else None
 
@@ -93,7 +92,7 @@ class GroupRecords:
     def path(self, b: int, n: int) -> np.ndarray:
         """Run b's recorded (flattened) params and its final ones, as rows."""
         final = np.concatenate([np.ravel(x) for x in jax.tree.leaves(self.final_tree(b))])
-        return np.vstack([self.params[b, :n], final[None].astype(np.float64)])
+        return np.vstack([self.params[b, :n], final[None]]).astype(np.float64)
 
 
 def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict:
