@@ -108,7 +108,8 @@ def test_dumps_writes_the_document_with_nulls_for_non_finite_values():
     )
     wire = json.loads(optcore.dumps(result))
     assert wire["runs"][0]["status"] == "diverged"
-    assert wire["runs"][0]["loss"] == [
-        None if not np.isfinite(v) else float(v) for v in result["runs"][0]["loss"]
+    in_process = result["runs"][0]["loss"]  # float32: written in float32's shortest form
+    assert [None if v is None else np.float32(v) for v in wire["runs"][0]["loss"]] == [
+        v if np.isfinite(v) else None for v in in_process
     ]
     assert wire["runs"][0]["trajectory"][0] == [-1.5, 2.0]
