@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{result['device']}"
     )
     if args.output:
-        Path(args.output).write_text(json.dumps(result))
+        Path(args.output).write_bytes(optcore.dumps(result))
         print(f"result written to {args.output}")
     return 0
 

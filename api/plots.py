@@ -14,6 +14,7 @@ non-finite values and degenerate axes drawn around rather than raised on.
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 
@@ -220,6 +221,10 @@ def figure(result: dict, kind: str) -> Figure:
     """The picture as a Figure with its own Agg canvas, laid out, not yet rendered."""
     if kind not in DRAW:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if any(isinstance(v, np.ndarray) for run in result["runs"] for v in run.values()):
+        from optcore import dumps  # a document from optcore.run: its JSON form, as served
+
+        result = json.loads(dumps(result))
     fig = Figure(figsize=SIZE, dpi=DPI)
     FigureCanvasAgg(fig)
     try:

@@ -26,7 +26,7 @@ import numpy as np
 from . import optimizers
 from .errors import SpecError, join_field
 from .objectives import Objective
-from .runner import DEFAULT_CHUNK_STEPS, JobRunner, Progress
+from .runner import DEFAULT_CHUNK_SECONDS, JobRunner, Progress
 from .spec import Distribution, Job, JobSpec, PlannedRun, RecordSpec, StoppingSpec, TuneSpec
 
 MAX_SEARCH_RUNS = 65_536  # candidates of all tuned runs of one job together
@@ -167,10 +167,10 @@ def _with_values(run: PlannedRun, values: Mapping[str, float], label: str) -> Pl
     return dataclasses.replace(run, config=config, label=label)
 
 
-def search_job(job: Job, tunings: Sequence[Tuning], steps: int, chunk_steps: int) -> Job:
+def search_job(job: Job, tunings: Sequence[Tuning], steps: int) -> Job:
     """The derived job whose runs are the candidates of ``tunings`` (all of ``steps`` steps):
-    no stopping rule, no landscape, few records (one per chunk), so only the search itself is
-    computed, in chunks a caller can cancel between."""
+    no stopping rule, no landscape, records of the first and last step only, so only the
+    search itself is computed (in time-sized chunks a caller can cancel between)."""
     runs = [
         _with_values(job.runs[t.run_index], values, f"{t.run_index}:{c}")
         for t in tunings
@@ -179,7 +179,7 @@ def search_job(job: Job, tunings: Sequence[Tuning], steps: int, chunk_steps: int
     spec = job.spec.model_copy(
         update={
             "steps": steps,
-            "record": RecordSpec(every=math.gcd(steps, chunk_steps)),
+            "record": RecordSpec(every=steps),
             "stopping": StoppingSpec(),
         }
     )
@@ -222,9 +222,9 @@ class TunedRunner:
     cancel between chunks of the search too), then ``result()`` is the race's result with a
     ``tuning`` section on each tuned run."""
 
-    def __init__(self, job: Job, chunk_steps: int = DEFAULT_CHUNK_STEPS):
+    def __init__(self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
         self.job = job
-        self.chunk_steps = chunk_steps
+        self.chunk_seconds = chunk_seconds
         self.tunings = plan(job)
         by_steps: dict[int, list[Tuning]] = {}
         for t in self.tunings:
@@ -237,30 +237,25 @@ class TunedRunner:
         self.race: JobRunner | None = None
         self.timing: dict[str, float] = {}
 
-    def _chunk_count(self, steps: int) -> int:
-        return max(1, math.ceil(steps / self.chunk_steps))
-
     def chunks(self) -> Iterator[Progress]:
+        """The search's progress (phase ``tuning`` once compiled), then the race's."""
         total = sum(s for s, _ in self.searches) + self.job.spec.steps
-        n_chunks = sum(self._chunk_count(s) for s, _ in self.searches)
-        n_chunks += self._chunk_count(self.job.spec.steps)
-        done, chunk = 0, 0
+        done = 0
         for steps, tunings in self.searches:
             t0 = time.perf_counter()
-            runner = JobRunner(
-                search_job(self.job, tunings, steps, self.chunk_steps), self.chunk_steps
-            )
+            runner = JobRunner(search_job(self.job, tunings, steps), self.chunk_seconds)
             for p in runner.chunks():
-                chunk += 1
-                yield Progress(done + p.steps_done, total, chunk, n_chunks, p.running)
+                phase = p.phase if p.phase == "compiling" else "tuning"
+                yield dataclasses.replace(
+                    p, steps_done=done + p.steps_done, steps_total=total, phase=phase
+                )
             self._score(tunings, runner.result())
             self.search_ms += (time.perf_counter() - t0) * 1e3
             done += steps
         self.phase = "race"
-        self.race = JobRunner(self._race_job(), self.chunk_steps)
+        self.race = JobRunner(self._race_job(), self.chunk_seconds)
         for p in self.race.chunks():
-            chunk += 1
-            yield Progress(done + p.steps_done, total, chunk, n_chunks, p.running)
+            yield dataclasses.replace(p, steps_done=done + p.steps_done, steps_total=total)
 
     def _score(self, tunings: Sequence[Tuning], result: Mapping[str, Any]) -> None:
         docs = iter(result["runs"])
@@ -310,8 +305,8 @@ class TunedRunner:
         return result
 
 
-def runner_for(job: Job, chunk_steps: int = DEFAULT_CHUNK_STEPS) -> JobRunner | TunedRunner:
+def runner_for(job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> JobRunner | TunedRunner:
     """The runner of a parsed job: a TunedRunner when a run has ``tune``, else a JobRunner."""
     if any(run.tune is not None for run in job.spec.runs):
-        return TunedRunner(job, chunk_steps)
-    return JobRunner(job, chunk_steps)
+        return TunedRunner(job, chunk_seconds)
+    return JobRunner(job, chunk_seconds)

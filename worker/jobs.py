@@ -71,7 +71,7 @@ def _start_jax(settings: Settings) -> None:
 
     settings.compile_cache.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(settings.compile_cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     _jax_ready = True
 
 
@@ -131,6 +131,11 @@ def _progress(p: Any) -> dict:
         "chunk": p.chunk,
         "chunks": p.chunks,
         "runs_running": p.running,
+        **(
+            {"points_done": p.points_done, "points_total": p.points_total}
+            if getattr(p, "points_total", 0)
+            else {}
+        ),
     }
 
 
@@ -142,7 +147,7 @@ def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Hea
 
     job = store.get_job(job_id)
     try:
-        runner = runner_for(parse_job(job["spec"]), settings.chunk_steps)
+        runner = runner_for(parse_job(job["spec"]), settings.chunk_seconds)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
         errors = [{"field": f, "message": m} for f, m in exc.errors]
         store.finish(
@@ -165,9 +170,11 @@ def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Hea
 
 def _save_result(store: JobStore, job: dict, runner: Any) -> None:
     """Build the result document and store it (a second attempt never replaces the first)."""
+    from optcore import dumps
+
     job_id = job["id"]
     result = runner.result()
     result["id"] = job_id
     started = store.get_job(job_id)["started_at"]
     result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
-    store.save_result(job_id, result)
+    store.save_result(job_id, dumps(result))  # a second attempt never replaces the first

@@ -303,9 +303,9 @@ class JobStore:
 
     # -- results ------------------------------------------------------------------------
 
-    def save_result(self, job_id: str, result: dict) -> bool:
-        """Store the result once: a second attempt never replaces the first (False)."""
-        data = json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
+    def save_result(self, job_id: str, data: bytes) -> bool:
+        """Store the result's JSON bytes (``optcore.dumps``) once: a second attempt never
+        replaces the first (False)."""
         if len(data) >= self.compress_min_bytes:
             data = gzip.compress(data, compresslevel=5)
         return bool(self.r.set(self._result(job_id), data, nx=True, ex=self.result_ttl))

@@ -116,13 +116,17 @@ def test_bad_tuning_is_a_spec_error_naming_the_field(tune, field):
 
 def test_progress_covers_the_search_then_the_race():
     job = parse_job(_job({"learning_rate": {"values": [0.1, 0.2]}, "steps": 40}, steps=60))
-    runner = runner_for(job, chunk_steps=20)
+    runner = runner_for(job, chunk_seconds=0.05)
     assert isinstance(runner, TunedRunner)
-    phases, done = [], []
+    seen = []  # (the runner's phase, the progress's phase, steps done)
     for p in runner.chunks():
-        phases.append(runner.phase)
-        done.append(p.steps_done)
         assert p.steps_total == 100
-    assert phases == ["search"] * 2 + ["race"] * 3
-    assert done == [20, 40, 60, 80, 100]
+        seen.append((runner.phase, p.phase, p.steps_done))
+    search = [s for s in seen if s[0] == "search"]
+    race = [s for s in seen if s[0] == "race"]
+    assert seen == search + race and search and race  # the search, then the race
+    assert {s[1] for s in search} <= {"compiling", "tuning"} and search[-1][1] == "tuning"
+    assert {s[1] for s in race} <= {"compiling", "running"} and race[-1][1] == "running"
+    done = [s[2] for s in seen]
+    assert done == sorted(done) and search[-1][2] == 40 and done[-1] == 100
     assert runner.result()["runs"][0]["tuning"]["chosen"] == {"learning_rate": 0.2}
