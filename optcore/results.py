@@ -111,7 +111,10 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
             trajectory = np.concatenate([trajectory, final_params[None]])
         if held_out is not None:
             held_out = np.append(held_out, rec.final_validation[b])
-    best = carry.best_loss[b]
+    # best over every evaluated point: the final one too (taken after the last recorded step)
+    best, best_step = carry.best_loss[b], int(carry.best_step[b])
+    if np.isfinite(rec.final_loss[b]) and not rec.final_loss[b] >= best:
+        best, best_step = rec.final_loss[b], final_step
     doc = {
         "label": run.label,
         **_optimizer_doc(run.config),
@@ -125,7 +128,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
         },
         "best": {
             "loss": finite(best),
-            "step": int(carry.best_step[b]) if np.isfinite(best) else None,
+            "step": best_step if np.isfinite(best) else None,
         },
         "step": steps,
         "loss": loss,
