@@ -7,7 +7,8 @@ import hashlib
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from worker.presence import WorkerDirectory
 from worker.settings import Settings
@@ -16,6 +17,14 @@ from worker.store import EventReader, JobRecord, JobStore
 from .problems import Problem
 
 ANONYMOUS = "anonymous"
+# The two ways to send an API key, as the OpenAPI document's security schemes. They never
+# refuse by themselves (auto_error=False): current_owner answers 401 as problem+json.
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="an API key", auto_error=False
+)
+BEARER = HTTPBearer(
+    scheme_name="Bearer", description="an API key as a bearer token", auto_error=False
+)
 
 
 def get_settings(request: Request) -> Settings:
@@ -49,14 +58,15 @@ def key_owner(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def current_owner(request: Request) -> str:
+def current_owner(
+    request: Request,
+    api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> str:
     allowed: set[str] = request.app.state.owners
     if not allowed:
         return ANONYMOUS
-    header = request.headers.get("authorization", "")
-    key = request.headers.get("x-api-key") or (
-        header[7:] if header.lower().startswith("bearer ") else ""
-    )
+    key = api_key or (bearer.credentials if bearer is not None else "")
     owner = key_owner(key) if key else None
     if owner is None or owner not in allowed:
         raise Problem(

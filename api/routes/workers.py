@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from worker.presence import WorkerDirectory
 
 from ..deps import OwnerDep, WorkersDep
+from ..openapi import problems
 
 router = APIRouter(prefix="/v1/workers", tags=["workers"])
 
@@ -21,7 +22,11 @@ def queues_doc(directory: WorkerDirectory, fresh: bool = False) -> dict[str, lis
     }
 
 
-@router.get("", summary="Live workers per queue, with their devices and jobs in flight")
+@router.get(
+    "",
+    summary="Live workers per queue, with their devices and jobs in flight",
+    responses=problems(401),
+)
 def list_workers(owner: OwnerDep, directory: WorkersDep) -> dict[str, Any]:
     workers = directory.live(fresh=True)
     return {"workers": len(workers), "queues": queues_doc(directory)}
