@@ -188,9 +188,7 @@ def test_large_results_are_stored_gzip_and_read_back(store: JobStore) -> None:
     assert store.load_result("j") == result
 
 
-ATTEMPT = Attempt(
-    worker="w1", pid=1, queue="cpu", lease_seconds=15, max_attempts=3, time_limit=60
-)
+ATTEMPT = Attempt(worker="w1", pid=1, queue="cpu", lease_seconds=15, max_attempts=3, time_limit=60)
 
 
 # -- cancel -----------------------------------------------------------------------------------
