@@ -31,7 +31,7 @@ def configure_jax(settings: Settings) -> None:
 
 
 def warm_jobs() -> list[dict]:
-    from optcore.optimizers import SEED_ENTRIES
+    from optcore.optimizers.seed_catalog import ENTRIES as SEED_ENTRIES
 
     return [
         {"objective": WARM_OBJECTIVE, "runs": [{"optimizer": e.name}], "steps": WARM_STEPS}
