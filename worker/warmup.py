@@ -71,7 +71,8 @@ def warm(jobs: list[dict], stop: threading.Event | None = None) -> int:
             runner = JobRunner(parse_job(doc))
         except SpecError:  # an optimizer that needs more than its defaults: not common
             continue
-        runner.compile()
+        for _ in runner.chunks():  # a short run: its programs, the landscape's too
+            pass
         count.add(runner.count)
         for group in runner.groups:  # and the exact path, which a stopping rule or a
             PRIORITY.wait_idle()  # divergence needs: else a first job waits for it
