@@ -66,9 +66,8 @@ def select_runs(mask: jax.Array, new: PyTree, old: PyTree, axes: Axes) -> PyTree
     def leaf(a: jax.Array, b: jax.Array) -> jax.Array:
         return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
 
-    def pick(
-        axis: int | None, a: PyTree, b: PyTree
-    ) -> PyTree:  # an axis may stand for a whole subtree (the params)
+    # an axis may stand for a whole subtree (the params)
+    def pick(axis: int | None, a: PyTree, b: PyTree) -> PyTree:
         return a if axis is None else jax.tree.map(leaf, a, b)
 
     return jax.tree.map(pick, axes, new, old, is_leaf=lambda x: x is None)
