@@ -90,8 +90,8 @@ class PointEvaluation:
         pad = (-self.total) % per_call
         self.a = np.concatenate([aa.ravel(), np.zeros(pad, self.dt)]).reshape(-1, rows, width)
         self.b = np.concatenate([bb.ravel(), np.zeros(pad, self.dt)]).reshape(-1, rows, width)
-        cast = partial(jax.tree.map, lambda t: np.asarray(t, self.dt))
-        self.plane = (cast(center), cast(d1), cast(d2))
+        in_dtype = partial(jax.tree.map, lambda t: np.asarray(t, self.dt))
+        self.plane = (in_dtype(center), in_dtype(d1), in_dtype(d2))
         self.z: list[NDArray[Any]] = []
         self.seconds_per_call: float | None = None
 
