@@ -12,9 +12,8 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
@@ -26,7 +25,6 @@ if TYPE_CHECKING:  # optcore imports JAX: only inside a job, never in the Celery
     from optcore.runner import JobRunner, Progress
     from optcore.tune import TunedRunner
 
-T = TypeVar("T")
 log = logging.getLogger("optserve.worker")
 _jax_ready = False
 LOST = "lost"  # this attempt lost the job to another one: it stops without writing
@@ -164,7 +162,7 @@ def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Hea
         )
         return FAILED
     # closing(): whatever ends the loop (cancel, time limit, error) also ends the generator
-    with _closed_after(runner.chunks()) as chunks:
+    with closing(runner.chunks()) as chunks:
         for p in chunks:
             cancel = store.set_progress(job_id, _progress(p))
             if beat.lost:
@@ -175,16 +173,6 @@ def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Hea
                 return CANCELED
     _save_result(store, job, runner)
     return SUCCEEDED if store.finish(job_id, SUCCEEDED, token=token) else LOST
-
-
-@contextmanager
-def _closed_after(chunks: Iterator[T]) -> Iterator[Iterator[T]]:
-    """closing() for a runner's chunks, typed as iterators: a generator is closed after."""
-    try:
-        yield chunks
-    finally:
-        if isinstance(chunks, Generator):
-            chunks.close()
 
 
 def _save_result(store: JobStore, job: JobRecord, runner: JobRunner | TunedRunner) -> None:
