@@ -4,14 +4,19 @@ Idempotent on the job id: a redelivered job that already finished does nothing, 
 stored at most once, and while an attempt's lease lives no other attempt starts. The lease is
 renewed by a heartbeat thread for as long as this process lives, so a killed process loses it
 within one lease period and the reaper (worker.reaper) hands the job out again.
+
+What runs under an attempt is a unit: a whole job (``run_whole``), or one shard of a sharded
+job (``worker.shards.run_shard``); attempts, leases and the reaper treat both alike.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
@@ -35,10 +40,11 @@ class JobLeased(Exception):
 
 
 class Heartbeat:
-    """Renews an attempt's lease from a thread while this process lives."""
+    """Renews an attempt's lease on a unit (job or shard) from a thread while this process
+    lives."""
 
     def __init__(self, store: JobStore, job_id: str, token: str, lease_seconds: float):
-        self.store, self.job_id, self.token = store, job_id, token
+        self.store, self.job_id, self.token = store, job_id, token  # job_id: the unit
         self.lease_seconds = lease_seconds
         self.lost = False
         self._stop = threading.Event()
@@ -62,7 +68,7 @@ class Heartbeat:
         self._thread.join()
 
 
-def _start_jax(settings: Settings) -> None:
+def start_jax(settings: Settings) -> None:
     """Configure JAX in this (pool child) process, the first time a job runs here."""
     global _jax_ready
     if _jax_ready:
@@ -75,11 +81,18 @@ def _start_jax(settings: Settings) -> None:
     _jax_ready = True
 
 
-def execute(store: JobStore, job_id: str, settings: Settings, worker: str, queue: str) -> str:
-    """Run the job ``job_id`` if it still needs running; return its status afterwards.
+# what runs under an attempt: (store, unit, settings, token, heartbeat) -> status
+Body = Callable[[JobStore, str, Settings, str, Heartbeat], str]
 
-    Raises ``JobLeased`` while another attempt holds the job, and lets Redis connection errors
-    through (the task retries them; the job stays `running` until its lease lapses)."""
+
+def execute(
+    store: JobStore, unit: str, settings: Settings, worker: str, queue: str, body: Body
+) -> str:
+    """Run ``unit`` (a job id, or ``{id}/{k}`` for a shard) with ``body`` if it still needs
+    running; return its status afterwards.
+
+    Raises ``JobLeased`` while another attempt holds the unit, and lets Redis connection
+    errors through (the task retries them; the unit stays `running` until its lease lapses)."""
     token = f"{worker}:{os.getpid()}:{uuid.uuid4().hex}"
     attempt = Attempt(
         worker=worker,
@@ -89,40 +102,37 @@ def execute(store: JobStore, job_id: str, settings: Settings, worker: str, queue
         max_attempts=settings.max_attempts,
         time_limit=settings.task_time_limit,
     )
-    outcome, value = store.start(job_id, token, attempt)
+    outcome, value = store.start(unit, token, attempt)
     if outcome == "missing":
-        log.warning("job %s is unknown (expired?): nothing to run", job_id)
+        log.warning("job %s is unknown (expired?): nothing to run", unit)
         return "missing"
     if outcome == "final":
-        return value  # a redelivery after the job ended, or its last attempt was lost
+        return value  # a redelivery after the job (or shard) ended, or its last attempt was lost
     if outcome == "leased":
         raise JobLeased(int(value) / 1000)
-    log.info("job %s: attempt %s", job_id, value)
-    with Heartbeat(store, job_id, token, settings.job_lease) as beat:
+    log.info("%s: attempt %s", unit, value)
+    with Heartbeat(store, unit, token, settings.job_lease) as beat:
         try:
-            if store.has_result(job_id):  # the last attempt stored its result, then died
-                store.finish(job_id, SUCCEEDED, token=token)
-                return SUCCEEDED
-            return _run(store, job_id, settings, token, beat)
+            return body(store, unit, settings, token, beat)
         except SoftTimeLimitExceeded:
-            log.warning("job %s passed its soft time limit", job_id)
+            log.warning("%s passed its soft time limit", unit)
             error = {
                 "reason": "time_limit",
                 "type": "time_limit",
                 "detail": f"the job ran longer than {settings.task_soft_time_limit} s",
             }
-            store.finish(job_id, FAILED, error, token=token)
+            store.finish(unit, FAILED, error, token=token)
             return FAILED
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
-            log.exception("job %s failed", job_id)
+            log.exception("%s failed", unit)
             error = {"reason": "error", "type": type(exc).__name__, "detail": str(exc)}
-            store.finish(job_id, FAILED, error, token=token)
+            store.finish(unit, FAILED, error, token=token)
             return FAILED
 
 
-def _progress(p: Any) -> dict:
+def progress_doc(p: Any) -> dict:
     return {
         "phase": getattr(p, "phase", "running"),
         "steps_done": p.steps_done,
@@ -134,8 +144,18 @@ def _progress(p: Any) -> dict:
     }
 
 
-def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Heartbeat) -> str:
-    _start_jax(settings)
+def invalid_spec(exc: Any) -> dict:
+    """The error of a job that passed submission but no longer parses (a catalog change)."""
+    errors = [{"field": f, "message": m} for f, m in exc.errors]
+    return {"reason": "error", "type": "invalid_spec", "errors": errors}
+
+
+def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat: Heartbeat) -> str:
+    """The body of an unsharded job: run it chunk by chunk, then store its result."""
+    if store.has_result(job_id):  # the last attempt stored its result, then died
+        store.finish(job_id, SUCCEEDED, token=token)
+        return SUCCEEDED
+    start_jax(settings)
     from optcore import SpecError
     from optcore.runner import JobRunner
     from optcore.spec import parse_job
@@ -144,15 +164,12 @@ def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Hea
     try:
         runner = JobRunner(parse_job(job["spec"]), settings.chunk_steps)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
-        errors = [{"field": f, "message": m} for f, m in exc.errors]
-        store.finish(
-            job_id, FAILED, {"reason": "error", "type": "invalid_spec", "errors": errors}, token
-        )
+        store.finish(job_id, FAILED, invalid_spec(exc), token)
         return FAILED
     # closing(): whatever ends the loop (cancel, time limit, error) also ends the generator
     with closing(runner.chunks()) as chunks:
         for p in chunks:
-            cancel = store.set_progress(job_id, _progress(p))
+            cancel = store.set_progress(job_id, progress_doc(p))
             if beat.lost:
                 log.warning("job %s: this attempt lost its lease; stopping", job_id)
                 return LOST
@@ -170,4 +187,9 @@ def _save_result(store: JobStore, job: dict, runner: Any) -> None:
     result["id"] = job_id
     started = store.get_job(job_id)["started_at"]
     result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
-    store.save_result(job_id, result)
+    store.save_result(job_id, dumps(result))
+
+
+def dumps(document: dict) -> bytes:
+    """The result document as JSON bytes (finite floats only)."""
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()

@@ -7,8 +7,10 @@ Keys (prefix ``optserve:``):
   events:{id}         stream of progress events, then one final event
   owner:{owner}       sorted set of the owner's job ids, scored by creation time (ms)
   idem:{owner}:{key}  an Idempotency-Key: payload fingerprint, job id, state
-  lease:{id}          the running attempt's token; short TTL, renewed by its heartbeat thread
-  running             set of the jobs in `running` (what the reaper looks at)
+  lease:{unit}        the running attempt's token; short TTL, renewed by its heartbeat thread
+  running             set of the units in `running` (what the reaper looks at)
+  shard:{id}/{k}      hash of shard k of a sharded job (worker.shards): its runs, status,
+                      attempts, token, progress; shard-result:{id}/{k}, shards-done:{id}
   stats               counters kept by the transitions: jobs:<status>, finished:<status>, ...
   stats:owners        submissions per owner (shown only to a metrics token holder)
   reaper              lock: one reaper sweep at a time across workers
@@ -34,6 +36,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from . import lua
+from .idempotency import IdempotencyKeys
 
 PREFIX = "optserve:"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
@@ -96,7 +99,7 @@ class Page:
     next_after: tuple[float, str] | None  # (score, id) of the last item when more remain
 
 
-class JobStore:
+class JobStore(IdempotencyKeys):
     def __init__(
         self,
         client: redis.Redis,
@@ -147,10 +150,6 @@ class JobStore:
         return f"{PREFIX}owner:{owner}"
 
     @staticmethod
-    def _idem(owner: str, key: str) -> str:
-        return f"{PREFIX}idem:{owner}:{key}"
-
-    @staticmethod
     def _active(owner: str) -> str:
         return f"{PREFIX}active:{owner}"
 
@@ -162,21 +161,37 @@ class JobStore:
     STATS = f"{PREFIX}stats"
     OWNER_STATS = f"{PREFIX}stats:owners"
 
-    def _transition(self, script: Any, job_id: str, *args: Any) -> Any:
-        """Run a transition script with the keys and leading arguments they all take."""
+    @staticmethod
+    def _shard(unit: str) -> str:
+        return f"{PREFIX}shard:{unit}"
+
+    def transition(self, script: Any, unit: str, *args: Any) -> Any:
+        """Run a transition script with the keys and leading arguments they all take.
+
+        ``unit``: a job id (the job runs as one unit), or ``{id}/{k}``, shard k of the job."""
+        job_id, _, shard = unit.partition("/")
         keys = [
             self._job(job_id),
             self._events(job_id),
-            self._lease(job_id),
+            self._lease(unit),
             self.RUNNING_SET,
             self.STATS,
+            self._shard(unit) if shard else self._job(job_id),
         ]
-        common = [repr(time.time()), job_id, PREFIX, self.result_ttl, EVENTS_KEPT]
+        common = [repr(time.time()), job_id, PREFIX, self.result_ttl, EVENTS_KEPT, unit]
         return script(keys=keys, args=[*common, *args])
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def create_job(self, job_id: str, owner: str, spec: dict, summary: dict) -> dict:
+    def create_job(
+        self,
+        job_id: str,
+        owner: str,
+        spec: dict,
+        summary: dict,
+        shards: list[tuple[int, int]] | None = None,
+    ) -> dict:
+        """Store a queued job; ``shards``: the run ranges it is split into, if it is."""
         now = time.time()
         record = {
             "id": job_id,
@@ -188,8 +203,13 @@ class JobStore:
             "attempts": "0",
             "cancel_requested": "0",
         }
+        if shards:
+            record["shards"] = str(len(shards))
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), mapping=record)
+            for k, (lo, hi) in enumerate(shards or []):
+                fields = {"status": QUEUED, "lo": lo, "hi": hi, "runs": hi - lo, "attempts": 0}
+                p.hset(self._shard(f"{job_id}/{k}"), mapping=fields)
             p.zadd(self._owner(owner), {job_id: now * 1000})
             p.sadd(self._active(owner), job_id)
             p.hincrby(self.STATS, "jobs:queued", 1)
@@ -253,13 +273,14 @@ class JobStore:
         last = entries[limit - 1] if more else None
         return Page(items, (last[1], last[0].decode()) if last else None)
 
-    def start(self, job_id: str, token: str, attempt: Attempt) -> tuple[str, str]:
-        """Begin an attempt holding the lease ``token``. Returns ('started', attempts),
-        ('leased', ms left on another attempt's lease), ('final', status: the job ended, or
-        just failed because its earlier attempts were all lost) or ('missing', '')."""
-        outcome, value = self._transition(
+    def start(self, unit: str, token: str, attempt: Attempt) -> tuple[str, str]:
+        """Begin an attempt of ``unit`` (a job id, or ``{id}/{k}``) holding the lease
+        ``token``. Returns ('started', attempts), ('leased', ms left on another attempt's
+        lease), ('final', status: the job ended or just failed because its earlier attempts
+        were all lost; 'done': the shard finished) or ('missing', '')."""
+        outcome, value = self.transition(
             self._start,
-            job_id,
+            unit,
             token,
             int(attempt.lease_seconds * 1000),
             attempt.worker,
@@ -286,26 +307,27 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> str | None:
         """Cancel: returns the status after the request (None for an unknown job)."""
-        status = self._transition(self._cancel, job_id)
+        status = self.transition(self._cancel, job_id)
         return status.decode() if status else None
 
     def cancel_requested(self, job_id: str) -> bool:
         return self.r.hget(self._job(job_id), "cancel_requested") == b"1"
 
     def finish(
-        self, job_id: str, status: str, error: dict | None = None, token: str | None = None
+        self, unit: str, status: str, error: dict | None = None, token: str | None = None
     ) -> bool:
-        """End the job, once: with ``token``, only while that attempt holds it; without, any
-        unfinished job (the API's path). False when it had already ended or moved on."""
+        """End the job of ``unit`` (its id, or one of its shards), once: with ``token``, only
+        while that attempt holds the unit; without, any unfinished job (the API's path).
+        False when it had already ended or moved on."""
         reason = (error or {}).get("reason", "") if status == FAILED else ""
         err = json.dumps(error) if error is not None else ""
-        return bool(self._transition(self._finish, job_id, status, err, reason, token or ""))
+        return bool(self.transition(self._finish, unit, status, err, reason, token or ""))
 
     # -- results ------------------------------------------------------------------------
 
-    def save_result(self, job_id: str, result: dict) -> bool:
-        """Store the result once: a second attempt never replaces the first (False)."""
-        data = json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
+    def save_result(self, job_id: str, data: bytes) -> bool:
+        """Store the result's JSON bytes (``optcore.dumps``) once: a second attempt never
+        replaces the first (False)."""
         if len(data) >= self.compress_min_bytes:
             data = gzip.compress(data, compresslevel=5)
         return bool(self.r.set(self._result(job_id), data, nx=True, ex=self.result_ttl))
@@ -331,49 +353,20 @@ class JobStore:
         ttl = self.r.ttl(self._result(job_id))
         self.r.set(f"{PREFIX}plot:{job_id}:{name}", data, ex=ttl if ttl > 0 else self.result_ttl)
 
-    # -- idempotency keys -----------------------------------------------------------------
-
-    def claim_idempotency(
-        self, owner: str, key: str, fingerprint: str, job_id: str
-    ) -> tuple[str, str | None]:
-        """('new', job_id) when this request owns the key; else ('replay' | 'in_progress' |
-        'mismatch', the first request's job id)."""
-        record = json.dumps({"fingerprint": fingerprint, "job": job_id, "state": "pending"})
-        if self.r.set(self._idem(owner, key), record, nx=True, ex=self.idempotency_ttl):
-            return "new", job_id
-        raw = self.r.get(self._idem(owner, key))
-        if raw is None:  # expired between the two calls: try once more
-            return self.claim_idempotency(owner, key, fingerprint, job_id)
-        first = json.loads(raw)
-        if first["fingerprint"] != fingerprint:
-            return "mismatch", first["job"]
-        return ("in_progress" if first["state"] == "pending" else "replay"), first["job"]
-
-    def complete_idempotency(self, owner: str, key: str) -> None:
-        raw = self.r.get(self._idem(owner, key))
-        if raw is not None:
-            record = {**json.loads(raw), "state": "done"}
-            self.r.set(self._idem(owner, key), json.dumps(record), xx=True, keepttl=True)
-
-    def release_idempotency(self, owner: str, key: str) -> None:
-        self.r.delete(self._idem(owner, key))
-
     # -- leases: one live attempt per job -----------------------------------------------
 
-    def renew_lease(self, job_id: str, token: str, seconds: float) -> bool:
-        """The heartbeat: False once the attempt no longer holds the job."""
-        lease_ms = int(seconds * 1000)
-        return bool(
-            self._renew(keys=[self._job(job_id), self._lease(job_id)], args=[token, lease_ms])
-        )
+    def renew_lease(self, unit: str, token: str, seconds: float) -> bool:
+        """The heartbeat: False once the attempt no longer holds the unit (job or shard)."""
+        return bool(self.transition(self._renew, unit, token, int(seconds * 1000)))
 
-    def running_jobs(self) -> list[str]:
+    def running_units(self) -> list[str]:
+        """The running units: job ids, and ``{id}/{k}`` for shards."""
         return [m.decode() for m in self.r.smembers(self.RUNNING_SET)]
 
-    def requeue_if_lost(self, job_id: str, max_attempts: int) -> tuple[str, str]:
-        """A running job whose lease expired: ('requeued', queue), ('failed' | 'canceled',
-        queue), or ('alive' | 'gone', '') when there is nothing to do."""
-        outcome, queue = self._transition(self._requeue, job_id, max_attempts)
+    def requeue_if_lost(self, unit: str, max_attempts: int) -> tuple[str, str]:
+        """A running unit whose lease expired: ('requeued', queue), ('failed' | 'canceled',
+        queue) for its job, or ('alive' | 'gone', '') when there is nothing to do."""
+        outcome, queue = self.transition(self._requeue, unit, max_attempts)
         return outcome.decode(), queue.decode()
 
     def take_reaper_turn(self, who: str, seconds: float) -> bool:

@@ -19,7 +19,8 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from optcore import cost
-from optcore.spec import Job, JobSpec, parse_job
+from optcore.spec import MAX_RUNS, Job, JobSpec, parse_job
+from worker import shards
 from worker.settings import Settings
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
 
@@ -30,6 +31,7 @@ from ..problems import Problem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 TASK = "optserve.run_job"
+SHARD_TASK = "optserve.run_shard"
 RETRY_AFTER = "1"
 KEEPALIVE_MS = 10_000
 
@@ -110,6 +112,27 @@ def refuse_costly(parsed: Job, settings: Settings) -> None:
     )
 
 
+def _max_runs(spec: JobSpec, settings: Settings) -> int:
+    """Runs allowed after sweeps (counted without expanding them): a job of more runs than
+    one program takes (MAX_RUNS) is sharded, unless it has a plane landscape (a 422 then)."""
+    return max(MAX_RUNS, settings.max_sharded_runs)
+
+
+def _shard_ranges(parsed: Job, settings: Settings) -> list[tuple[int, int]] | None:
+    landscape = parsed.spec.record.landscape
+    kind = landscape.kind if landscape is not None else None
+    ranges = shards.plan(len(parsed.runs), parsed.spec.steps, kind, settings, MAX_RUNS)
+    if ranges is None and len(parsed.runs) > MAX_RUNS:
+        raise Problem(
+            422,
+            f"{len(parsed.runs):,} runs after sweeps; at most {MAX_RUNS:,} with a {kind} "
+            "landscape (such jobs are not sharded)",
+            kind="invalid-job",
+            errors=[{"field": "runs", "message": f"at most {MAX_RUNS:,} runs"}],
+        )
+    return ranges
+
+
 def _summary(spec: JobSpec, runs: int) -> dict:
     return {
         "objective": spec.objective.name or "expression",
@@ -139,8 +162,10 @@ def submit_job(
     job: Annotated[JobSpec, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict:
-    parsed = parse_job(job)  # the catalog checks: SpecError becomes a 422
+    # the catalog checks (SpecError becomes a 422); more runs for a job that will be sharded
+    parsed = parse_job(job, _max_runs(job, settings))
     refuse_costly(parsed, settings)
+    ranges = _shard_ranges(parsed, settings)
     if len(parsed.runs) * job.steps > settings.max_run_steps:
         raise Problem(
             422,
@@ -185,9 +210,16 @@ def submit_job(
             headers={"Retry-After": str(wait)},
         )
     summary = {**_summary(job, len(parsed.runs)), "queue": queue}
-    created = store.create_job(job_id, owner, spec, summary)
+    if ranges:
+        summary["shards"] = len(ranges)
+    created = store.create_job(job_id, owner, spec, summary, ranges)
     try:
-        request.app.state.celery.send_task(TASK, args=[job_id], queue=queue)
+        send = request.app.state.celery.send_task
+        if ranges:
+            for k in range(len(ranges)):
+                send(SHARD_TASK, args=[job_id, k], queue=queue)
+        else:
+            send(TASK, args=[job_id], queue=queue)
     except Exception as exc:  # the broker is down: nothing may stay half-submitted
         store.finish(job_id, "failed", {"type": "not_enqueued", "detail": str(exc)})
         if idempotency_key is not None:
@@ -256,7 +288,11 @@ def list_jobs(
 def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
     job = _owned(store, job_id, owner)
     _with_retry(response, job)
-    return job_doc(job)
+    doc = job_doc(job)
+    if job.get("shards"):
+        doc["shards"] = shards.Shards(store).states(job_id, int(job["shards"]))
+        doc["merge_ms"] = float(job["merge_ms"]) if "merge_ms" in job else None
+    return doc
 
 
 @router.get(

@@ -32,8 +32,8 @@ def stack_settings(data: Path, **overrides) -> Settings:
     return Settings(**values)
 
 
-def start_stack(data: Path, **overrides) -> Stack:
-    stack = Stack(stack_settings(data, **overrides), logs=data / "logs")
+def start_stack(data: Path, workers: int = 1, **overrides) -> Stack:
+    stack = Stack(stack_settings(data, **overrides), logs=data / "logs", workers=workers)
     try:
         stack.start()
         stack.wait_worker_ready()
