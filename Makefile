@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test compose-test bench gpu-check lint figures clean
+.PHONY: install up test compose-test bench gpu-check lint typecheck docs figures gallery clean
 
 install: $(STAMP)
 
@@ -19,6 +19,7 @@ up: install
 	$(BIN)/optserve up --workers $(WORKERS)
 
 test: install
+	$(BIN)/pip install --quiet 'torch==2.13.0' || echo "torch peer tests will skip"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Builds the images and runs the containerised stack end to end (root; about 5 minutes).
@@ -45,9 +46,23 @@ figures: install
 	$(BIN)/optserve plot .optserve-figure2.json --kind surface -o docs/figure2.png
 	rm -f .optserve-figure1.json .optserve-figure2.json
 
+# The optimizer gallery (docs/gallery.md, docs/gallery/*.png) and the tuned learning rates that
+# GET /v1/optimizers publishes: every optimizer tuned on Rosenbrock and Rastrigin.
+gallery: install
+	$(BIN)/python examples/draw_gallery.py
+
 lint: install
-	$(BIN)/ruff check optcore worker api tests bench
-	$(BIN)/ruff format --check optcore worker api tests bench
+	$(BIN)/ruff check optcore worker api optserve tests bench
+	$(BIN)/ruff format --check optcore worker api optserve tests bench
+	$(BIN)/mypy --strict --follow-imports=silent optcore/optimizers optcore/tune.py
+
+# Not yet part of lint as a whole: optcore still has errors to fix (issue 12, phase 2).
+typecheck: install
+	$(BIN)/mypy optcore worker api optserve
+
+# docs/optimizers.md from the catalog: run after changing an optimizer, commit the result.
+docs: install
+	$(BIN)/python -m api.docs > docs/optimizers.md
 
 clean:
 	rm -rf $(VENV) .venv-gpu .pytest_cache .ruff_cache

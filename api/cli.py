@@ -13,7 +13,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.models import Progress
+    from optserve.client import ApiError
 
 EXIT_BAD_INPUT = 2
 
@@ -82,25 +86,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{result['device']}"
     )
     if args.output:
-        Path(args.output).write_text(json.dumps(result))
+        Path(args.output).write_bytes(optcore.dumps(result))
         print(f"result written to {args.output}")
     return 0
 
 
-def _client(args: argparse.Namespace):
-    import httpx
-
-    headers = {"X-API-Key": args.api_key} if args.api_key else {}
-    return httpx.Client(base_url=args.url, headers=headers, timeout=60)
-
-
-def _problem_text(response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    lines = [f"{e['field'] or 'job'}: {e['message']}" for e in body.get("errors", [])]
-    return "\n".join(lines) or body.get("detail") or f"HTTP {response.status_code}"
+def _problem_text(exc: ApiError) -> str:
+    problem = exc.problem
+    lines = [f"{e.field or 'job'}: {e.message}" for e in problem.errors or []]
+    return "\n".join(lines) or problem.detail or f"HTTP {problem.status}"
 
 
 def _progress_bar(fraction: float, width: int = 30) -> str:
@@ -108,25 +102,37 @@ def _progress_bar(fraction: float, width: int = 30) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {fraction:6.1%}"
 
 
+def _show_progress(progress: Progress) -> None:
+    print(
+        f"\r{_progress_bar(progress.fraction)} {progress.steps_done:,} steps",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     """Submit a job to a running service; with --wait, show progress then the table."""
     import httpx
 
+    from optserve.client import ApiError, Client
+
     job = load_job(args.job)
     try:
-        with _client(args) as client:
-            r = client.post("/v1/jobs", json=job)
-            if r.status_code != 202:
-                raise BadInput(_problem_text(r))
-            job_id = r.json()["id"]
+        with Client(args.url, api_key=args.api_key) as client:
+            try:
+                job_id = client.submit(job).id
+            except ApiError as exc:
+                raise BadInput(_problem_text(exc)) from None
             print(f"job {job_id} accepted: {args.url}/v1/jobs/{job_id}", flush=True)
             if not args.wait:
                 return 0
-            final = _wait(client, job_id)
-            if final != "succeeded":
-                print(f"job {job_id} {final}", file=sys.stderr)
+            final = client.wait(job_id, on_progress=_show_progress)
+            print(file=sys.stderr)
+            if final.status != "succeeded":
+                print(f"job {job_id} {final.status}", file=sys.stderr)
                 return 1
-            result = client.get(f"/v1/jobs/{job_id}/result").json()
+            result = client.http.get(f"/v1/jobs/{job_id}/result").json()
     except httpx.HTTPError as exc:
         raise BadInput(f"cannot reach {args.url}: {exc}") from None
     print(format_table(result))
@@ -134,30 +140,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
         Path(args.output).write_text(json.dumps(result))
         print(f"result written to {args.output}")
     return 0
-
-
-def _wait(client, job_id: str) -> str:
-    """Follow the job's event stream, drawing a progress bar on stderr."""
-    with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as stream:
-        event = {}
-        for line in stream.iter_lines():
-            if line:
-                key, _, value = line.partition(": ")
-                event[key] = value
-                continue
-            if event.get("event") == "progress":
-                p = json.loads(event["data"])
-                print(
-                    f"\r{_progress_bar(p['fraction'])} {p['steps_done']:,} steps",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            elif event.get("event") == "end":
-                print(file=sys.stderr)
-                return json.loads(event["data"])["status"]
-            event = {}
-    return client.get(f"/v1/jobs/{job_id}").json()["status"]
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

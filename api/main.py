@@ -11,12 +11,13 @@ from starlette.datastructures import Headers
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from optcore.version import VERSION
 from worker.celery_app import make_app
 from worker.presence import WorkerDirectory
 from worker.settings import Settings, get_settings
 from worker.store import EventReader, JobStore
 
-from . import problems
+from . import openapi, problems
 from .deps import key_owner
 from .metrics import COLLECTOR, MetricsMiddleware
 from .routes import catalog, health, jobs, plots, web, workers
@@ -90,7 +91,12 @@ async def _no_receive() -> Message:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="optserve", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(
+        title="optserve",
+        version=VERSION,
+        description=DESCRIPTION,
+        generate_unique_id_function=openapi.operation_id,
+    )
     app.state.settings = settings
     app.state.store = JobStore.from_url(
         settings.broker_url,
@@ -107,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     # innermost, so that it sees whole responses: bodies under 1 KB stay uncompressed
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    openapi.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     for module in (jobs, plots, catalog, health, web, workers):

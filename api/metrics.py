@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -33,7 +33,7 @@ class StoreCollector:
     and one LLEN: the cost does not grow with the number of jobs). Per-key figures only when
     ``tenants`` is set by an authorised scrape."""
 
-    app: Any = None  # the application being served (set by create_app)
+    app: FastAPI | None = None  # the application being served (set by create_app)
 
     def __init__(self) -> None:
         self.tenants = threading.local()

@@ -14,7 +14,9 @@ non-finite values and degenerate axes drawn around rather than raised on.
 from __future__ import annotations
 
 import io
+import json
 import math
+import threading
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -205,6 +207,10 @@ def _title(ax: Axes, text: str) -> None:
     ax.set_title(text).set_parse_math(False)
 
 
+# matplotlib's mathtext parser (tick labels such as 10^n) is shared by every thread: two plot
+# requests drawing at once corrupted it (a 500 that schemathesis found).
+_RENDERING = threading.Lock()
+
 DRAW = {"contour": _contour, "loss": _loss, "surface": _surface, "landscape": _landscape}
 
 
@@ -215,6 +221,10 @@ def figure(result: dict, kind: str) -> Figure:
     """The picture as a Figure with its own Agg canvas, laid out, not yet rendered."""
     if kind not in DRAW:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if any(isinstance(v, np.ndarray) for run in result["runs"] for v in run.values()):
+        from optcore import dumps  # a document from optcore.run: its JSON form, as served
+
+        result = json.loads(dumps(result))
     fig = Figure(figsize=SIZE, dpi=DPI)
     FigureCanvasAgg(fig)
     try:
@@ -228,12 +238,13 @@ def figure(result: dict, kind: str) -> Figure:
 def render(result: dict, kind: str, fmt: str = "png") -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be png or svg, not {fmt}")
-    fig = figure(result, kind)
     out = io.BytesIO()
-    try:
-        fig.savefig(out, format=fmt, dpi=DPI)
-    except DRAWING_ERRORS as exc:
-        raise _cannot_draw(kind, exc) from exc
+    with _RENDERING:
+        fig = figure(result, kind)
+        try:
+            fig.savefig(out, format=fmt, dpi=DPI)
+        except DRAWING_ERRORS as exc:
+            raise _cannot_draw(kind, exc) from exc
     return out.getvalue()
 
 

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dumps import dumps
 from .errors import SpecError
 
-__all__ = ["run", "SpecError"]
+__all__ = ["run", "dumps", "SpecError"]
 
 
-def run(job: Any, *, job_id: str | None = None, chunk_steps: int | None = None) -> dict:
-    """Run a job document (a dict or a ``JobSpec``) in-process; return the result document."""
-    from .runner import DEFAULT_CHUNK_STEPS, JobRunner
+def run(job: Any, *, job_id: str | None = None, chunk_seconds: float | None = None) -> dict:
+    """Run a job document (a dict or a ``JobSpec``) in-process; return the result document,
+    with numpy arrays for the per-step series and the landscape grid (``dumps`` writes it)."""
+    from .runner import DEFAULT_CHUNK_SECONDS
     from .spec import parse_job
+    from .tune import runner_for
 
-    runner = JobRunner(parse_job(job), chunk_steps or DEFAULT_CHUNK_STEPS)
+    runner = runner_for(parse_job(job), chunk_seconds or DEFAULT_CHUNK_SECONDS)
     result = runner.run()
     result["id"] = job_id
     return result

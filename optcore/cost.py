@@ -76,14 +76,28 @@ def estimate(spec: JobSpec, objective: Any = None) -> Cost:
     step, record, point = _flops_per(objective, spec.objective.expression)
     landscape = points * point + (_pca_flops(records, dim) if kind == "pca" else 0.0)
     flops = runs * (spec.steps * step + records * record) + landscape
+    search = _search_steps(spec)  # a tuned run's candidates each take steps before the race
     return Cost(
         runs=runs,
         parameters=dim,
         recorded_values=runs * records * per_record + _landscape_values(spec, kind),
-        parameter_memory=runs * dim,
-        flops=float(flops),
+        parameter_memory=max(runs, _search_runs(spec)) * dim,
+        flops=float(flops + search * step),
         landscape_points=points,
         landscape_flops=float(landscape),
+    )
+
+
+def _search_runs(spec: JobSpec) -> int:
+    """Runs of the tuning search: every candidate of every tuned run, held at once."""
+    return sum(sweep_size(run) * run.tune.candidates for run in spec.runs if run.tune)
+
+
+def _search_steps(spec: JobSpec) -> int:
+    return sum(
+        sweep_size(run) * run.tune.candidates * (run.tune.steps or spec.steps)
+        for run in spec.runs
+        if run.tune
     )
 
 

@@ -1,8 +1,16 @@
-"""Loss-landscape grids. ``z[i][j]`` is the value at ``y[i]``, ``x[j]`` (meshgrid 'xy')."""
+"""Loss-landscape grids. ``z[i][j]`` is the value at ``y[i]``, ``x[j]`` (meshgrid 'xy').
+
+Points are evaluated in pieces by one compiled function per objective (whatever the
+resolution): ``rows x width`` points a call, ``width`` of them at once under ``vmap``. The
+runner calls pieces for about a chunk of time between progress reports, so a cancel lands
+within about a second even on a network's plane.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from functools import partial
 
 import jax
@@ -14,60 +22,158 @@ from .program import first_params
 from .results import finite
 from .spec import Job
 
-CHUNK_POINTS = 1 << 16  # bounds memory for objectives that are costly per point
-CACHE_FLOATS = 1 << 15  # activations of one chunk of a network's plane: 128 KiB
+CHUNK_POINTS = 1 << 10  # points of a cheap objective under one vmap
+CACHE_FLOATS = 1 << 15  # activations of one vmap over a network's plane: 128 KiB
+CALL_FLOPS = 5e7  # estimated work of one call of a network's plane: a few ms here
+MAX_ROWS = 16
+
+_PIECES: dict[tuple, tuple[Callable, int, int]] = {}
 
 
-_GRIDS: dict[tuple, object] = {}
+def _piece_fn(objective: Objective, dtype: str) -> tuple[Callable, int, int]:
+    """(jit(values at center + a d1 + b d2 for a [rows, width] of (a, b)), rows, width).
+
+    A network's point is a whole forward pass: vmaps of a few points whose activations fit
+    in a core's cache ran 2.5x faster here than vmaps of a thousand (memory-bound)."""
+    key = (objective.cache_key(), dtype)
+    if key in _PIECES:
+        return _PIECES[key]
+    layers = getattr(objective, "layers", None)
+    if layers is None:
+        width, rows = CHUNK_POINTS, MAX_ROWS
+    else:
+        samples = len(objective.train[0])
+        width = int(max(1, CACHE_FLOATS // max(1, samples * max(layers))))
+        per_point = 2.0 * objective.dim * samples
+        rows = int(max(1, min(MAX_ROWS, CALL_FLOPS // (per_point * width))))
+
+    def at(center, d1, d2, a, b):
+        params = jax.tree.map(lambda c, u, v: c + a * u + b * v, center, d1, d2)
+        return objective.value(params)
+
+    def piece(center, d1, d2, a, b):
+        batch = jax.vmap(at, in_axes=(None, None, None, 0, 0))
+        return jax.lax.map(lambda ab: batch(center, d1, d2, ab[0], ab[1]), (a, b))
+
+    _PIECES[key] = (jax.jit(piece), rows, width)
+    return _PIECES[key]
 
 
-def _grid_fn(objective: Objective, nx: int, ny: int, dtype: str):
-    key = (objective.cache_key(), nx, ny, dtype)
-    if key not in _GRIDS:
-        _GRIDS[key] = _make_grid_fn(objective)
-    return _GRIDS[key]
+class PointEvaluation:
+    """z[i][j] = value(center + xs[j] d1 + ys[i] d2), a piece at a time."""
+
+    def __init__(self, objective: Objective, center, d1, d2, xs, ys, dtype: str):
+        self.x64 = dtype == "float64"
+        self.dt = np.float64 if self.x64 else np.float32
+        self.fn, rows, width = _piece_fn(objective, dtype)
+        self.shape = (len(ys), len(xs))
+        self.total = len(ys) * len(xs)
+        aa, bb = np.meshgrid(np.asarray(xs, self.dt), np.asarray(ys, self.dt), indexing="xy")
+        per_call = rows * width
+        pad = (-self.total) % per_call
+        self.a = np.concatenate([aa.ravel(), np.zeros(pad, self.dt)]).reshape(-1, rows, width)
+        self.b = np.concatenate([bb.ravel(), np.zeros(pad, self.dt)]).reshape(-1, rows, width)
+        cast = partial(jax.tree.map, lambda t: np.asarray(t, self.dt))
+        self.plane = (cast(center), cast(d1), cast(d2))
+        self.z: list[np.ndarray] = []
+        self.seconds_per_call: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return len(self.z) == len(self.a)
+
+    @property
+    def points_done(self) -> int:
+        return min(self.total, len(self.z) * self.a[0].size)
+
+    def advance(self, seconds: float) -> None:
+        """Evaluate pieces for about ``seconds`` (at least one)."""
+        t0 = time.perf_counter()
+        with jax.enable_x64(self.x64):
+            while not self.done:
+                i = len(self.z)
+                t_call = time.perf_counter()
+                self.z.append(np.asarray(self.fn(*self.plane, self.a[i], self.b[i])))
+                self.seconds_per_call = time.perf_counter() - t_call
+                if time.perf_counter() - t0 >= seconds:
+                    break
+
+    def chunks_left(self, seconds: float) -> int:
+        left = (len(self.a) - len(self.z)) * (self.seconds_per_call or 0.0)
+        return math.ceil(left / seconds)
+
+    def values(self) -> np.ndarray:
+        while not self.done:
+            self.advance(float("inf"))
+        z = np.concatenate([c.ravel() for c in self.z])[: self.total]
+        return z.reshape(self.shape)
 
 
-def _make_grid_fn(objective: Objective):
-    def grid(xs, ys):
-        points = jnp.stack(jnp.meshgrid(xs, ys, indexing="xy"), axis=-1).reshape(-1, 2)
-        n = points.shape[0]
-        pad = (-n) % CHUNK_POINTS if n > CHUNK_POINTS else 0
-        padded = jnp.concatenate([points, jnp.zeros((pad, 2), points.dtype)])
-        if n > CHUNK_POINTS:
-            blocks = padded.reshape(-1, CHUNK_POINTS, 2)
-            z = jax.lax.map(jax.vmap(objective.value), blocks).reshape(-1)[:n]
-        else:
-            z = jax.vmap(objective.value)(points)
-        return z.reshape(ys.shape[0], xs.shape[0])
+def _axes(bounds, shape: tuple[int, int], dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    dt = np.float64 if dtype == "float64" else np.float32
+    (x0, x1), (y0, y1) = bounds
+    return np.linspace(x0, x1, shape[0]).astype(dt), np.linspace(y0, y1, shape[1]).astype(dt)
 
-    return jax.jit(grid)
+
+def _grid_evaluation(objective: Objective, bounds, shape, dtype: str):
+    xs, ys = _axes(bounds, shape, dtype)
+    basis = np.eye(2)
+    return xs, ys, PointEvaluation(objective, np.zeros(2), basis[0], basis[1], xs, ys, dtype)
 
 
 def grid2d(objective: Objective, bounds, shape: tuple[int, int], dtype: str = "float32"):
     """The objective over a box: returns ``(x, y, z)`` numpy arrays, z of shape (ny, nx)."""
-    (x0, x1), (y0, y1) = bounds
-    nx, ny = shape
-    with jax.enable_x64(dtype == "float64"):
-        dt = jnp.float64 if dtype == "float64" else jnp.float32
-        xs, ys = jnp.linspace(x0, x1, nx, dtype=dt), jnp.linspace(y0, y1, ny, dtype=dt)
-        z = _grid_fn(objective, nx, ny, dtype)(xs, ys)
-        return np.asarray(xs), np.asarray(ys), np.asarray(z)
+    xs, ys, evaluation = _grid_evaluation(objective, bounds, shape, dtype)
+    return xs, ys, evaluation.values()
 
 
-def grid2d_for_job(job: Job) -> tuple[dict, float]:
+class JobLandscape:
+    """A job's landscape, evaluated piece by piece, then its document."""
+
+    def __init__(self, evaluation: PointEvaluation, finish: Callable[[np.ndarray], dict]):
+        self.evaluation = evaluation
+        self.finish = finish
+        self.total = evaluation.total
+
+    @property
+    def done(self) -> bool:
+        return self.evaluation.done
+
+    @property
+    def points_done(self) -> int:
+        return self.evaluation.points_done
+
+    def advance(self, seconds: float) -> None:
+        self.evaluation.advance(seconds)
+
+    def chunks_left(self, seconds: float) -> int:
+        return self.evaluation.chunks_left(seconds)
+
+    def document(self) -> dict:
+        return self.finish(self.evaluation.values())
+
+
+def evaluation_for_job(job: Job, runs: list[dict], finals: list, paths: list) -> JobLandscape:
+    if job.spec.record.landscape.kind == "grid":
+        return _grid_for_job(job)
+    return _plane_for_job(job, finals, paths, runs)
+
+
+def _grid_for_job(job: Job) -> JobLandscape:
     spec = job.spec.record.landscape
-    t0 = time.perf_counter()
     bounds = spec.bounds or job.objective.box
-    x, y, z = grid2d(job.objective, bounds, spec.shape, job.spec.dtype)
-    doc = {
-        "kind": "grid2d",
-        "x": finite(x),
-        "y": finite(y),
-        "z": finite(z),
-        "bounds": [list(b) for b in bounds],
-    }
-    return doc, (time.perf_counter() - t0) * 1e3
+    xs, ys, evaluation = _grid_evaluation(job.objective, bounds, spec.shape, job.spec.dtype)
+
+    def finish(z: np.ndarray) -> dict:
+        return {
+            "kind": "grid2d",
+            "x": xs,
+            "y": ys,
+            "z": z,
+            "bounds": [list(b) for b in bounds],
+        }
+
+    return JobLandscape(evaluation, finish)
 
 
 # -- planes through parameter space (Li et al. 2018), for any objective ---------------------
@@ -75,11 +181,13 @@ def grid2d_for_job(job: Job) -> tuple[dict, float]:
 
 def filter_normalize(direction: np.ndarray, weights: np.ndarray, mode: str, bias: str):
     """Scale a random direction like the weights it perturbs. Kernels are (in, out): a filter
-    is one output unit, the last axis, so norms run over every other axis."""
+    is one output unit, the last axis, so norms run over every other axis.
+
+    Leaves of at most one dimension (biases, norm scales) follow Li et al.'s ``net_plotter.py``
+    (``normalize_directions_for_weights``): ``bias="zero"`` zeroes their direction, and
+    ``bias="keep"`` makes it the weights themselves, not a rescaled random draw."""
     if direction.ndim <= 1:
-        if bias == "zero":
-            return np.zeros_like(direction)
-        mode = "layer" if mode == "filter" else mode
+        return np.zeros_like(direction) if bias == "zero" else np.array(weights, copy=True)
     if mode == "none":
         return direction
     axes = tuple(range(direction.ndim - 1)) if mode == "filter" else None
@@ -138,52 +246,9 @@ def project(path: np.ndarray, center: np.ndarray, d1: np.ndarray, d2: np.ndarray
     return coords.T
 
 
-_PLANES: dict[tuple, object] = {}
-
-
-def _plane_fn(objective, points: int, dtype: str):
-    """jit(values at center + a d1 + b d2 for each (a, b)), in chunks of points whose
-    activations fit in a core's cache: each point of a network is a whole forward pass, and
-    chunks of a few points ran 2.5x faster here than chunks of a thousand (memory-bound)."""
-    key = (objective.cache_key(), points, dtype)
-    if key in _PLANES:
-        return _PLANES[key]
-    width = max(getattr(objective, "layers", (1,)))
-    samples = len(objective.train[0]) if hasattr(objective, "train") else 1
-    chunk = int(max(1, min(points, CACHE_FLOATS // max(1, samples * width))))
-
-    def at(center, d1, d2, a, b):
-        params = jax.tree.map(lambda c, u, v: c + a * u + b * v, center, d1, d2)
-        return objective.value(params)
-
-    def plane(center, d1, d2, alphas, betas):
-        n = alphas.shape[0]
-        pad = (-n) % chunk
-        a = jnp.concatenate([alphas, jnp.zeros(pad, alphas.dtype)]).reshape(-1, chunk)
-        b = jnp.concatenate([betas, jnp.zeros(pad, betas.dtype)]).reshape(-1, chunk)
-        batch = jax.vmap(at, in_axes=(None, None, None, 0, 0))
-        z = jax.lax.map(lambda ab: batch(center, d1, d2, ab[0], ab[1]), (a, b))
-        return z.reshape(-1)[:n]
-
-    _PLANES[key] = jax.jit(plane)
-    return _PLANES[key]
-
-
 def plane_values(objective, center, d1, d2, xs, ys, dtype: str = "float32") -> np.ndarray:
     """z[i][j] = value(center + xs[j] d1 + ys[i] d2)."""
-    with jax.enable_x64(dtype == "float64"):
-        dt = jnp.float64 if dtype == "float64" else jnp.float32
-        aa, bb = np.meshgrid(xs, ys, indexing="xy")
-        cast = partial(jax.tree.map, lambda t: jnp.asarray(t, dt))
-        fn = _plane_fn(objective, aa.size, dtype)
-        z = fn(
-            cast(center),
-            cast(d1),
-            cast(d2),
-            jnp.asarray(aa.ravel(), dt),
-            jnp.asarray(bb.ravel(), dt),
-        )
-        return np.asarray(z, np.float64).reshape(len(ys), len(xs))
+    return PointEvaluation(objective, center, d1, d2, xs, ys, dtype).values()
 
 
 def _log(z: np.ndarray) -> np.ndarray:
@@ -214,12 +279,12 @@ def _initial_params(job: Job, run_index: int, dtype: str):
         return jax.tree.map(np.asarray, params)
 
 
-def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tuple[dict, float]:
+def _plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> JobLandscape:
     """The random, PCA or interpolation landscape around run ``spec.run``.
 
     ``finals[i]``: run i's final params (pytree of numpy); ``paths[i]``: its recorded flat
-    params (rows), or None. Sets each run's ``trajectory`` to its projection on the plane."""
-    t0 = time.perf_counter()
+    params (rows), or None. Its document sets each run's ``trajectory`` to its projection on
+    the plane."""
     spec = job.spec.record.landscape
     dtype = job.spec.dtype
     r = spec.run
@@ -236,13 +301,17 @@ def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tupl
         (lo, hi), _ = spec.bounds or ((-0.5, 1.5), (0.0, 1.0))
         xs = np.linspace(lo, hi, spec.shape[0])
         zero = jax.tree.map(np.zeros_like, direction)
-        z = plane_values(job.objective, start, direction, zero, xs, np.zeros(1), dtype)[0]
-        doc.update(
-            x=finite(xs),
-            z=finite(_log(z) if spec.log else z),
-            description="value at start + x (final - start): 0 is the start, 1 the end",
-        )
-        return doc, (time.perf_counter() - t0) * 1e3
+
+        def line(z: np.ndarray) -> dict:
+            doc.update(
+                x=xs,
+                z=_log(z[0]) if spec.log else z[0],
+                description="value at start + x (final - start): 0 is the start, 1 the end",
+            )
+            return doc
+
+        evaluation = PointEvaluation(job.objective, start, direction, zero, xs, np.zeros(1), dtype)
+        return JobLandscape(evaluation, line)
     if spec.kind == "pca":
         path = paths[r] if paths[r] is not None else center_flat[None]
         d1_flat, d2_flat, share = pca_directions(np.vstack([path, center_flat]), center_flat)
@@ -267,9 +336,12 @@ def plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> tupl
         (x0, x1), (y0, y1) = (-1.0, 1.0), (-1.0, 1.0)
     nx, ny = spec.shape
     xs, ys = np.linspace(x0, x1, nx), np.linspace(y0, y1, ny)
-    z = plane_values(job.objective, center, d1, d2, xs, ys, dtype)
-    doc.update(x=finite(xs), y=finite(ys), z=finite(_log(z) if spec.log else z))
-    for run_doc, coords in zip(docs, projected, strict=True):
-        if coords is not None:
-            run_doc["trajectory"] = finite(coords)
-    return doc, (time.perf_counter() - t0) * 1e3
+
+    def plane(z: np.ndarray) -> dict:
+        doc.update(x=xs, y=ys, z=_log(z) if spec.log else z)
+        for run_doc, coords in zip(docs, projected, strict=True):
+            if coords is not None:
+                run_doc["trajectory"] = coords
+        return doc
+
+    return JobLandscape(PointEvaluation(job.objective, center, d1, d2, xs, ys, dtype), plane)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +18,37 @@ import jax.numpy as jnp
 from .errors import SpecError, join_field
 from .functions import DEFINITIONS, Definition, repeat
 from .optimizers.schema import validate_params
+
+
+@runtime_checkable
+class ObjectiveProtocol(Protocol):
+    """What the runner, the landscape and tuning ask of any objective: a test function or
+    expression (``Objective``) and a network (``learning.LearningObjective``) alike."""
+
+    name: str
+    params: dict[str, Any]
+    vector: bool  # one parameter vector: a start point applies, trajectories are recorded
+    minima: list[list[float]] | None
+    minimum_value: float | None
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def stochastic(self) -> bool: ...
+
+    @property
+    def has_validation(self) -> bool: ...
+
+    def init_params(self, key: jax.Array, dtype: Any = ...) -> Any: ...
+
+    def value(self, x: Any) -> jax.Array: ...
+
+    def loss(self, x: Any, key: jax.Array | None = None, step: Any = None) -> jax.Array: ...
+
+    def cache_key(self) -> tuple[Any, ...]: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

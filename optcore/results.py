@@ -1,10 +1,13 @@
-"""The result document: finite floats only (NaN and Inf become null), as DESIGN.md lists it."""
+"""The result document, as DESIGN.md lists it.
+
+Per-step series (``loss``, ``grad_norm``, ``trajectory``, ``validation_loss``) and landscape
+grids are numpy arrays in the job's dtype, straight from the device: they may hold NaN or Inf, which
+``optcore.dumps`` writes as null. Scalars are Python numbers, non-finite ones None.
+"""
 
 from __future__ import annotations
 
-import gc
 from functools import lru_cache
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -12,9 +15,10 @@ import numpy as np
 import optax
 
 from .program import CONVERGED, DIVERGED, FLAT, VECTOR
+from .version import VERSION
 
 if TYPE_CHECKING:
-    from .runner import JobRunner
+    from .runner import GroupRun, JobRunner
 
 STATUS = {CONVERGED: "converged", DIVERGED: "diverged"}
 
@@ -35,11 +39,7 @@ def finite(value: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def _versions() -> tuple[tuple[str, str], ...]:
-    try:
-        own = metadata.version("optserve")  # reads the package metadata: once per process
-    except metadata.PackageNotFoundError:
-        own = "0.1.0"
-    return (("optserve", own), ("jax", jax.__version__), ("optax", optax.__version__))
+    return (("optserve", VERSION), ("jax", jax.__version__), ("optax", optax.__version__))
 
 
 def versions() -> dict[str, str]:
@@ -57,26 +57,27 @@ def _optimizer_doc(config: dict) -> dict:
 
 
 class GroupRecords:
-    """One group's records over all chunks, joined once: arrays of [B, R, ...]."""
+    """One group's records over all calls, joined once: arrays of [B, R, ...] (real runs
+    only, records ``every`` steps apart)."""
 
-    def __init__(self, runner: JobRunner, g: int):
-        chunks = [records[g] for records in runner.records]
+    def __init__(self, runner: JobRunner, g: GroupRun):
+        calls = g.records
+        keep = runner.every // g.layout.stride  # > 1 when records were taken more often
 
-        def joined(field: str) -> np.ndarray:  # float64 once here, not per run and list
-            return np.concatenate([getattr(c, field) for c in chunks], axis=1).astype(np.float64)
+        def joined(name: str) -> np.ndarray:  # in the job's dtype: float32 is written short
+            return np.concatenate([getattr(c, name) for c in calls], axis=1)[:, ::keep]
 
-        self.loss, self.grad_norm, self.params = (
-            joined("loss"),
-            joined("grad_norm"),
-            joined("params"),
-        )
-        self.count = np.concatenate([c.valid for c in chunks], axis=1).sum(axis=1)
-        self.final_loss = chunks[-1].final_loss.astype(np.float64)
-        self.final_grad_norm = chunks[-1].final_grad_norm.astype(np.float64)
-        self.final_validation = chunks[-1].final_validation.astype(np.float64)
-        self.carry = runner.carries[g]
+        self.loss, self.grad_norm = joined("loss"), joined("grad_norm")
+        self.params = joined("params")
+        self.count = joined("valid").sum(axis=1)
+        last = calls[-1]
+        self.final_loss = last.final_loss
+        self.final_grad_norm = last.final_grad_norm
+        self.final_validation = last.final_validation
+        carry = g.carry._replace(opt_state=None)  # per run: everything but the optimizer state
+        self.carry = jax.tree.map(lambda a: np.asarray(a)[: g.size], jax.device_get(carry))
         self.vector = runner.job.objective.vector
-        self.final_params = self.carry.params.astype(np.float64) if self.vector else None
+        self.final_params = self.carry.params if self.vector else None
         self.has_validation = runner.job.objective.has_validation
         self.validation = joined("validation") if self.has_validation else None
 
@@ -87,19 +88,20 @@ class GroupRecords:
     def path(self, b: int, n: int) -> np.ndarray:
         """Run b's recorded (flattened) params and its final ones, as rows."""
         final = np.concatenate([np.ravel(x) for x in jax.tree.leaves(self.final_tree(b))])
-        return np.vstack([self.params[b, :n], final[None].astype(np.float64)])
+        return np.vstack([self.params[b, :n], final[None]]).astype(np.float64)
 
 
 def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict:
     run = runner.job.runs[run_index]
     carry = rec.carry
+    every = runner.every
     n = int(rec.count[b])  # records are valid up to the step where the run stopped
-    steps = list(range(0, n * runner.program.every, runner.program.every))
+    steps = list(range(0, n * every, every))
     loss, grad_norm = rec.loss[b, :n], rec.grad_norm[b, :n]
     final_step = int(carry.step[b])
     final_params = rec.final_params[b] if rec.vector else None
     status = int(carry.status[b])
-    trajectory = rec.params[b, :n] if runner.program.snapshot == VECTOR else None
+    trajectory = rec.params[b, :n] if runner.job.snapshot == VECTOR else None
     held_out = rec.validation[b, :n] if rec.has_validation else None
     if n == 0 or steps[-1] != final_step:  # the last state, when it fell between records
         steps.append(final_step)
@@ -109,7 +111,10 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
             trajectory = np.concatenate([trajectory, final_params[None]])
         if held_out is not None:
             held_out = np.append(held_out, rec.final_validation[b])
-    best = carry.best_loss[b]
+    # best over every evaluated point: the final one too (taken after the last recorded step)
+    best, best_step = carry.best_loss[b], int(carry.best_step[b])
+    if np.isfinite(rec.final_loss[b]) and not rec.final_loss[b] >= best:
+        best, best_step = rec.final_loss[b], final_step
     doc = {
         "label": run.label,
         **_optimizer_doc(run.config),
@@ -123,44 +128,42 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
         },
         "best": {
             "loss": finite(best),
-            "step": int(carry.best_step[b]) if np.isfinite(best) else None,
+            "step": best_step if np.isfinite(best) else None,
         },
         "step": steps,
-        "loss": finite(loss),
-        "grad_norm": finite(grad_norm),
+        "loss": loss,
+        "grad_norm": grad_norm,
     }
     if trajectory is not None:
-        doc["trajectory"] = finite(trajectory)
+        doc["trajectory"] = trajectory
     if held_out is not None:
-        doc["validation_loss"] = finite(held_out)
+        doc["validation_loss"] = held_out
     return doc
 
 
-def assemble(runner: JobRunner) -> dict:
-    # Building many small lists would trigger the cyclic GC over and over (it dominated the
-    # time of a 1,024-run sweep); these containers hold no cycles.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _assemble(runner)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _assemble(runner: JobRunner) -> dict:
+def assemble_runs(runner: JobRunner) -> tuple[list[dict], list, list]:
+    """Per run of the job: its document, its final params (a pytree of numpy arrays) and
+    its recorded flat params (rows) when a landscape plane needs them, else None."""
     job = runner.job
-    runs: list[dict | None] = [None] * len(job.runs)
+    runs: list = [None] * len(job.runs)
     finals: list = [None] * len(job.runs)
     paths: list = [None] * len(job.runs)
-    for g, group in enumerate(runner.groups):
+    for g in runner.groups:
         records = GroupRecords(runner, g)
-        for b, i in enumerate(group.members):
+        for b, i in enumerate(g.group.members):
             runs[i] = _run_doc(runner, i, records, b)
             finals[i] = records.final_tree(b)
-            if runner.program.snapshot == FLAT:
+            if job.snapshot == FLAT:
                 paths[i] = records.path(b, int(records.count[b]))
-    result = {
+    return runs, finals, paths
+
+
+def document(runner: JobRunner, runs: list[dict], landscape: dict | None) -> dict:
+    job = runner.job
+    timing = {k: round(v, 3) for k, v in runner.timing.items()}
+    timing["programs_compiled"] = runner.count.programs
+    timing["programs_from_disk"] = runner.count.disk_hits
+    return {
         "id": None,
         "status": "succeeded",
         "objective": {
@@ -171,18 +174,9 @@ def _assemble(runner: JobRunner) -> dict:
             "minimum_value": job.objective.minimum_value,
         },
         "runs": runs,
-        "landscape": None,
-        "timing": {k: round(v, 3) for k, v in runner.timing.items()},
+        "landscape": landscape,
+        "timing": timing,
         "device": jax.default_backend(),
         "dtype": job.spec.dtype,
         "versions": versions(),
     }
-    if job.spec.record.landscape is not None:
-        from .landscape import grid2d_for_job, plane_for_job
-
-        if job.spec.record.landscape.kind == "grid":
-            result["landscape"], ms = grid2d_for_job(job)
-        else:
-            result["landscape"], ms = plane_for_job(job, finals, paths, runs)
-        result["timing"]["landscape_ms"] = round(ms, 3)
-    return result

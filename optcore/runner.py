@@ -1,223 +1,309 @@
-"""The fused runner: a job's runs as one jitted program of ``vmap``-ed scans.
+"""The runner: a job as the sequence of its groups' compiled programs, in chunks of time.
 
-Runs whose optimizer has the same structure (same names, same static options) form a group
-and are stacked with ``vmap``; their hyperparameters, starts and seeds are traced arrays, so a
-job that differs only in those reuses the compiled program. Steps run in chunks of static
-length so progress can be reported and a cancel can land between chunks; a run that stops
-(converged, diverged) freezes while the rest of its group goes on.
+Runs whose optimizer has the same structure form a group, stacked with ``vmap`` and padded
+to a bucketed run count; hyperparameters, starts, seeds and the step limit are traced, so a
+program is compiled once per group structure and shared by every job that has the group
+(``optcore.compiled.CACHE``). The host loop calls the programs block by block, as many
+blocks as fit in about ``chunk_seconds`` (measured on the first blocks), and yields progress
+between chunks: ``compiling`` once, then ``running``, then ``landscape``. A cancel or a time
+limit raised between yields therefore lands within about a chunk in every phase.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 import numpy as np
 
-from . import optimizers
-from .program import RUNNING, TRACED, Group, Limits, Program, _with
-from .spec import Job, PlannedRun
+from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
+from .groups import Group, group_runs, value_at
+from .layout import Layout, layout
+from .program import RUNNING, Limits, Program
+from .spec import Job
 
-DEFAULT_CHUNK_STEPS = 10_000
-BLOCK_STEPS = 256  # about this many steps per block (more when ``every`` is larger)
+DEFAULT_CHUNK_SECONDS = 1.0
+COMPILE_THREADS = 1  # concurrent compilation of a job's new groups (see docs/performance.md)
 
-
-def _get(config: dict, path: tuple[str, ...]):
-    for part in path:
-        config = config[part]
-    return config
-
-
-def _frozen(config: Any, traced: set, path: tuple = ()) -> Any:
-    """A hashable copy of a config with its traced numbers blanked: the group's identity."""
-    if path in traced:
-        return TRACED
-    if isinstance(config, dict):
-        return tuple((k, _frozen(v, traced, (*path, k))) for k, v in sorted(config.items()))
-    if isinstance(config, list):
-        return tuple(_frozen(v, traced, path) for v in config)
-    return config
-
-
-def group_runs(runs: list[PlannedRun]) -> list[Group]:
-    """Runs grouped by optimizer structure: the config with its traced numbers blanked."""
-    members: dict[Any, list[int]] = {}
-    first: dict[Any, tuple[dict, tuple]] = {}
-    known: dict[tuple, Any] = {}  # runs of one sweep share a structure unless `variant` differs
-    for i, run in enumerate(runs):
-        if (run.spec_index, run.variant) not in known:
-            paths = tuple(optimizers.traced_paths(run.config))
-            key = _frozen(run.config, set(paths))
-            known[run.spec_index, run.variant] = key
-            first.setdefault(key, (run.config, paths))
-        members.setdefault(known[run.spec_index, run.variant], []).append(i)
-    groups = []
-    for key, idx in members.items():
-        config, paths = first[key]
-        template = config
-        for path in paths:
-            template = _with(template, path, TRACED)
-        varying = tuple(len({_get(runs[i].config, p) for i in idx}) > 1 for p in paths)
-        groups.append(Group(template, paths, tuple(idx), varying))
-    return groups
-
-
-@jax.jit
-def _keys(seeds):
-    return jax.vmap(jax.random.PRNGKey)(seeds)
-
-
-class CompileCache:
-    """Compiled programs by job structure."""
-
-    def __init__(self):
-        self._programs: dict[Any, tuple] = {}
-
-    def get(self, key, build: Callable[[], tuple]) -> tuple[tuple, float]:
-        if key in self._programs:
-            return self._programs[key], 0.0
-        t0 = time.perf_counter()
-        compiled = build()
-        self._programs[key] = compiled
-        return compiled, (time.perf_counter() - t0) * 1e3
-
-
-CACHE = CompileCache()
+COMPILING, RUNNING_PHASE, LANDSCAPE = "compiling", "running", "landscape"
 
 
 @dataclass
 class Progress:
+    """What a job has done so far, yielded about every ``chunk_seconds``."""
+
     steps_done: int
     steps_total: int
-    chunk: int
-    chunks: int
-    running: int
+    chunk: int  # chunks yielded so far in this phase
+    chunks: int  # estimate of this phase's chunks (exact once it ends)
+    running: int  # runs still going
+    phase: str = RUNNING_PHASE  # "compiling" | "running" | "landscape"
+    points_done: int = 0  # landscape points evaluated
+    points_total: int = 0
+
+
+@dataclass
+class GroupRun:
+    """One group of a job: its inputs, its program and where it stands."""
+
+    group: Group
+    layout: Layout
+    program: Program
+    key: tuple
+    inputs: tuple  # (values, starts, keys)
+    entry: Entry | None = None
+    carry: Any = None
+    t0: int = 0  # steps every run still going has taken
+    live: int = 0  # real (not padded) runs still going
+    records: list = field(default_factory=list)  # per call, host Records cut to what ran
+
+    @property
+    def size(self) -> int:
+        return len(self.group.members)
+
+
+def _seed_keys(seeds: np.ndarray) -> np.ndarray:
+    """jax.random.PRNGKey of each seed, without a compiled program: [0, seed] (threefry)."""
+    return np.stack([np.zeros_like(seeds), seeds], axis=1).astype(np.uint32)
+
+
+def _padded(rows: np.ndarray, size: int) -> np.ndarray:
+    """Pad lanes repeat the first run: they compute what it computes and are dropped."""
+    return np.concatenate([rows, np.repeat(rows[:1], size - len(rows), axis=0)])
+
+
+def _spec_of(tree):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), tree)
 
 
 class JobRunner:
-    """Runs a parsed job chunk by chunk: iterate ``chunks()`` for progress, then ``result()``."""
+    """Runs a parsed job: iterate ``chunks()`` for progress, then call ``result()``."""
 
-    def __init__(self, job: Job, chunk_steps: int = DEFAULT_CHUNK_STEPS):
+    def __init__(self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
         self.job = job
+        self.chunk_seconds = chunk_seconds
         spec = job.spec
         self.dtype = np.float64 if spec.dtype == "float64" else np.float32
-        self.groups = tuple(group_runs(job.runs))
-        every = spec.record.every
-        n_chunks = max(1, math.ceil(spec.steps / chunk_steps))
-        records = math.ceil(math.ceil(spec.steps / n_chunks) / every)  # per chunk
-        # blocks divide the chunk exactly, so that no step is wasted past the last one
-        target = math.ceil(BLOCK_STEPS / every)
-        per_block = max(d for d in range(1, min(records, 2 * target) + 1) if records % d == 0)
-        blocks = records // per_block
         stop = spec.stopping
-        used = (
+        self.stopping = (
             stop.tolerance is not None,
             stop.grad_tolerance is not None,
             stop.target_loss is not None,
         )
-        self.program = Program(
-            job.objective, self.groups, every, per_block, blocks, job.snapshot, used
-        )
-        self.n_chunks = math.ceil(spec.steps / self.program.chunk_len)
-        self.timing = {"compile_ms": 0.0, "run_ms": 0.0}
-        self.records: list[tuple] = []  # per chunk, per group: Records on the host
-        self.carries = None  # per group: the final Carry on the host
-        self.exact_chunks = 0  # chunks redone on the exact path
+        self.every = spec.record.every
+        self.timing: dict[str, float] = {"compile_ms": 0.0, "run_ms": 0.0}
+        self.count = CompileCount()
+        self.exact_calls = 0  # calls redone on the exact path
+        self.groups = [self._group_run(g) for g in group_runs(job.runs)]
+        self.landscape: dict | None = None
+        self._runs: tuple | None = None
 
-    def _inputs(self):
-        runs, dt = self.job.runs, self.dtype
+    # -- setting up -----------------------------------------------------------------------
 
-        def values(g: Group):
-            table = np.array(
-                [[float(_get(runs[i].config, p)) for p in g.paths] for i in g.members]
-            ).reshape(len(g.members), len(g.paths))
-            varies = np.asarray(g.varying, bool)
-            return table[0, ~varies].astype(dt), table[:, varies].astype(dt)
+    def _group_run(self, group: Group) -> GroupRun:
+        job, dt = self.job, self.dtype
+        snap_dim = 0 if job.snapshot == "none" else job.objective.dim
+        shape = layout(job.objective, self.every, len(group.members), snap_dim)
+        runs = [job.runs[i] for i in group.members]
+        table = np.array(
+            [[float(value_at(r.config, p)) for p in group.paths] for r in runs]
+        ).reshape(len(runs), len(group.paths))
+        varies = np.asarray(group.varying, bool)
+        values = (table[0, ~varies].astype(dt), _padded(table[:, varies].astype(dt), shape.runs))
+        starts = _padded(np.array([r.start for r in runs], dt).reshape(len(runs), -1), shape.runs)
+        keys = _padded(_seed_keys(np.array([r.seed for r in runs], np.uint32)), shape.runs)
+        structure = Group(group.template, group.paths, (), group.varying)
+        program = Program(
+            job.objective,
+            structure,
+            shape.stride,
+            shape.records_per_block,
+            shape.blocks_per_call,
+            job.snapshot,
+            self.stopping,
+        )
+        key = (
+            job.objective.cache_key(),
+            group.key,
+            shape,
+            job.snapshot,
+            self.stopping,
+            np.dtype(dt).name,
+        )
+        return GroupRun(group, shape, program, key, (values, starts, keys), live=len(runs))
 
-        hparams = tuple(values(g) for g in self.groups)
-        starts = tuple(
-            np.array([runs[i].start for i in g.members], dt).reshape(len(g.members), -1)
-            for g in self.groups
-        )
-        keys = tuple(
-            _keys(np.asarray([runs[i].seed for i in g.members], np.uint32)) for g in self.groups
-        )
-        stop = self.job.spec.stopping
+    def _limits(self) -> Limits:
+        stop, dt = self.job.spec.stopping, self.dtype
 
         def scalar(value, off):
             return np.asarray(off if value is None else value, dt)
 
-        limits = Limits(
+        return Limits(
             np.asarray(self.job.spec.steps, np.int32),
             scalar(stop.tolerance, -1.0),
             scalar(stop.grad_tolerance, -1.0),
             scalar(stop.target_loss, -np.inf),
         )
-        return hparams, starts, keys, limits
 
-    def _compile(self, hparams, starts, keys, limits):
-        p = self.program
-        key = (
-            p.objective.cache_key(),
-            tuple(g.key for g in self.groups),
-            tuple(len(g.members) for g in self.groups),
-            p.every,
-            p.records_per_block,
-            p.blocks_per_chunk,
-            p.record_params,
-            p.stopping,
-            np.dtype(self.dtype).name,
+    def _build(self, g: GroupRun) -> Entry:
+        p, limits = g.program, self._limits()
+        x64 = self.dtype == np.float64
+        with jax.enable_x64(x64):
+            values, starts, keys = _spec_of(g.inputs)
+            carry = jax.eval_shape(p.init, values, starts, keys)
+            scalar = jax.ShapeDtypeStruct((), np.int32)
+            args = (carry, values, _spec_of(limits), scalar, scalar)
+            init = jax.jit(p.init).lower(values, starts, keys).compile()
+            fast = jax.jit(p.fast).lower(*args).compile()
+
+        def exact():
+            with jax.enable_x64(x64):
+                return jax.jit(p.exact).lower(*args).compile()
+
+        return Entry(init, fast, exact)
+
+    def compile(self) -> None:
+        """Every group's programs: from memory when known, else built (new groups on
+        ``COMPILE_THREADS`` threads; each thread counts its own compilations)."""
+        for g in self.groups:
+            g.entry = g.entry or CACHE.cached(g.key)
+        todo = [g for g in self.groups if g.entry is None]
+        if not todo:
+            return
+        t0 = time.perf_counter()
+
+        def get(g: GroupRun) -> CompileCount:
+            count = CompileCount()
+            with counting(count):
+                g.entry = CACHE.get(g.key, lambda: self._build(g))
+            return count
+
+        if COMPILE_THREADS > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(COMPILE_THREADS) as pool:
+                counts = list(pool.map(get, todo))
+        else:
+            counts = [get(g) for g in todo]
+        for c in counts:
+            self.count.add(c)
+        self.timing["compile_ms"] += (time.perf_counter() - t0) * 1e3
+
+    # -- running --------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        x64 = self.dtype == np.float64
+        with jax.enable_x64(x64):
+            for g in self.groups:
+                g.carry = g.entry.init(*g.inputs)
+
+    def _blocks_for(self, g: GroupRun, seconds: float) -> int:
+        left = math.ceil((self.job.spec.steps - g.t0) / g.layout.block_len)
+        rate = g.entry.seconds_per_block
+        wanted = 1 if rate is None else int(seconds / max(rate, 1e-9))
+        return max(1, min(wanted, g.layout.blocks_per_call, left))
+
+    def _call(self, g: GroupRun, n: int, limits: Limits) -> None:
+        """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops."""
+        t0 = time.perf_counter()
+        args = (g.carry, g.inputs[0], limits, np.int32(g.t0), np.int32(n))
+        moved, records, needs_exact = g.entry.fast(*args)
+        exact = bool(needs_exact)
+        if exact:  # a run stops inside these blocks: redo them step by step
+            t_exact = time.perf_counter()
+            with counting(self.count):
+                program = g.entry.exact()
+            moved, records = program(*args)
+            jax.block_until_ready(moved)
+            self.exact_calls += 1
+            self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
+        records, status, step = jax.device_get((records, moved.status, moved.step))
+        elapsed = time.perf_counter() - t0
+        if not exact:
+            rate = elapsed / n
+            old = g.entry.seconds_per_block
+            g.entry.seconds_per_block = rate if old is None else 0.5 * (old + rate)
+        kept = n * g.layout.records_per_block
+        g.records.append(jax.tree.map(lambda a: a[: g.size, :kept] if a.ndim > 1 else a, records))
+        g.carry = moved
+        g.t0 = min(self.job.spec.steps, g.t0 + n * g.layout.block_len)
+        steps = self.job.spec.steps
+        g.live = int(np.sum((status[: g.size] == RUNNING) & (step[: g.size] < steps)))
+
+    def _running(self) -> Iterator[Progress]:
+        steps, limits = self.job.spec.steps, self._limits()
+        x64 = self.dtype == np.float64
+        t_run = time.perf_counter()
+        chunk = 0
+        while True:
+            active = [g for g in self.groups if g.live > 0 and g.t0 < steps]
+            if not active:
+                break
+            share = self.chunk_seconds / len(active)
+            with jax.enable_x64(x64):
+                for g in active:
+                    t_group = time.perf_counter()
+                    spent = 0.0  # at least one call a chunk, however short the chunk
+                    while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
+                        self._call(g, self._blocks_for(g, share - spent), limits)
+                        spent = time.perf_counter() - t_group
+            chunk += 1
+            self.timing["run_ms"] = _ms(t_run)
+            yield self._progress(chunk)
+        if chunk == 0:
+            yield self._progress(1)
+
+    def _progress(self, chunk: int) -> Progress:
+        steps = self.job.spec.steps
+        pending = [g for g in self.groups if g.live > 0 and g.t0 < steps]
+        done = min((g.t0 for g in pending), default=steps)
+        left = sum(
+            (steps - g.t0) / g.layout.block_len * (g.entry.seconds_per_block or 0.0)
+            for g in pending
         )
-
-        def build():
-            carries = jax.eval_shape(p.init, hparams, starts, keys)
-            init = jax.jit(p.init).lower(hparams, starts, keys).compile()
-            fast = jax.jit(p.chunk).lower(carries, hparams, limits).compile()
-            exact = jax.jit(p.exact_chunk)  # compiled when a chunk first needs it
-            return init, fast, exact
-
-        programs, ms = CACHE.get(key, build)
-        self.timing["compile_ms"] += ms
-        return programs
+        more = math.ceil(left / self.chunk_seconds) if pending else 0
+        running = sum(g.live for g in pending)
+        return Progress(done, steps, chunk, chunk + max(more, 1 if pending else 0), running)
 
     def chunks(self) -> Iterator[Progress]:
-        """Run chunk by chunk, yielding progress after each; stops early when all runs stop."""
+        """Compile, run and evaluate the landscape, yielding progress about every
+        ``chunk_seconds``; a real job holds off background compilation meanwhile."""
         steps = self.job.spec.steps
-        with jax.enable_x64(self.dtype == np.float64):
-            hparams, starts, keys, limits = self._inputs()
-            init, fast, exact = self._compile(hparams, starts, keys, limits)
-            t0 = time.perf_counter()
-            carries = init(hparams, starts, keys)
-            for c in range(self.n_chunks):
-                moved, records, needs_exact = fast(carries, hparams, limits)
-                if needs_exact:  # a run stops inside this chunk: redo it step by step
-                    t_exact = time.perf_counter()
-                    moved, records = exact(carries, hparams, limits)
-                    jax.block_until_ready(moved)
-                    self.timing["exact_ms"] = (
-                        self.timing.get("exact_ms", 0.0) + (time.perf_counter() - t_exact) * 1e3
-                    )
-                    self.exact_chunks += 1
-                carries = moved
-                records, self.carries = jax.device_get((records, carries))
-                self.records.append(records)
-                running = sum(
-                    int(np.sum((cr.status == RUNNING) & (cr.step < steps))) for cr in self.carries
-                )
-                self.timing["run_ms"] = (time.perf_counter() - t0) * 1e3
-                yield Progress(
-                    min((c + 1) * self.program.chunk_len, steps),
-                    steps,
-                    c + 1,
-                    self.n_chunks,
-                    running,
-                )
-                if running == 0:
-                    break
+        yield Progress(0, steps, 0, 1, sum(g.size for g in self.groups), COMPILING)
+        with PRIORITY.job():
+            self.compile()
+            with counting(self.count):
+                self._start()
+            yield from self._running()
+        _compile_exact_later(self)
+        yield from self._landscape()
+
+    def _landscape(self) -> Iterator[Progress]:
+        from .landscape import evaluation_for_job
+        from .results import assemble_runs
+
+        self._runs = assemble_runs(self)
+        spec = self.job.spec.record.landscape
+        if spec is None:
+            return
+        steps = self.job.spec.steps
+        t0 = time.perf_counter()
+        with counting(self.count):
+            evaluation = evaluation_for_job(self.job, *self._runs)
+        chunk = 0
+        while not evaluation.done:
+            with counting(self.count):
+                evaluation.advance(self.chunk_seconds)
+            chunk += 1
+            chunks = chunk + evaluation.chunks_left(self.chunk_seconds)
+            yield Progress(
+                steps, steps, chunk, chunks, 0, LANDSCAPE, evaluation.points_done, evaluation.total
+            )
+        self.landscape = evaluation.document()
+        self.timing["landscape_ms"] = _ms(t0)
 
     def run(self) -> dict:
         for _ in self.chunks():
@@ -225,6 +311,21 @@ class JobRunner:
         return self.result()
 
     def result(self) -> dict:
-        from .results import assemble
+        """The result document (numpy arrays for the per-step series); after ``chunks()``."""
+        from .results import document
 
-        return assemble(self)
+        if self._runs is None:
+            raise RuntimeError("result() before chunks() ended")
+        return document(self, self._runs[0], self.landscape)
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1e3
+
+
+def _compile_exact_later(runner: JobRunner) -> None:
+    """Exact paths of groups with stopping rules, compiled in the background: the next job
+    with more steps may need them, and should not wait for them then."""
+    if any(runner.stopping):
+        for g in runner.groups:
+            g.entry.prepare_exact()

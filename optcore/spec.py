@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import objectives, optimizers
 from .errors import SpecError, join_field
@@ -48,8 +48,51 @@ class InitSpec(Strict):
     point: list[FiniteFloat] | None = Field(None, description="start; default: the objective's")
 
 
+MAX_CANDIDATES = 4096  # per tuned run
+
+
+class Distribution(Strict):
+    """Where a tuned hyperparameter's candidates come from: exactly one of the three."""
+
+    log_uniform: tuple[FiniteFloat, FiniteFloat] | None = Field(None, description="[low, high]")
+    uniform: tuple[FiniteFloat, FiniteFloat] | None = Field(None, description="[low, high]")
+    values: list[FiniteFloat] | None = Field(None, min_length=1, max_length=MAX_CANDIDATES)
+
+    @model_validator(mode="after")
+    def _one(self) -> Distribution:
+        given = [k for k in ("log_uniform", "uniform", "values") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of log_uniform, uniform, values")
+        bounds = self.log_uniform or self.uniform
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError("bounds must be [low, high] with low < high")
+        if self.log_uniform is not None and self.log_uniform[0] <= 0:
+            raise ValueError("log_uniform needs low > 0")
+        return self
+
+
+class TuneSpec(Strict):
+    """Tune a run before it races: every other key is a traced hyperparameter to tune."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, Distribution] = Field(init=False)  # type: ignore[assignment]
+
+    candidates: StrictInt = Field(64, ge=1, le=MAX_CANDIDATES, description="candidates to try")
+    steps: StrictInt | None = Field(
+        None, ge=1, le=MAX_STEPS, description="default: the job's steps"
+    )
+    score: Literal["final_loss", "best_loss", "distance_to_minimum"] = "final_loss"
+    method: Literal["grid", "random"] = "grid"
+    seed: StrictInt = Field(0, ge=0, lt=2**31, description="seed of the random candidates")
+
+
 class RunSpec(OptimizerSpec):
     label: str | None = Field(None, max_length=120)
+    tune: TuneSpec | None = Field(
+        None,
+        description='e.g. {"learning_rate": {"log_uniform": [1e-5, 1]}, "candidates": 256}: '
+        "the best candidate (lowest score; diverged ones never win) races",
+    )
     sweep: dict[str, list[Any]] | None = Field(
         None, description="hyperparameter (or 'seed') -> values; one run per combination"
     )
@@ -112,9 +155,11 @@ class LandscapeSpec(Strict):
         "filter", description="scale of the random directions (per output unit, per layer)"
     )
     bias: Literal["zero", "keep"] = Field(
-        "zero", description="random directions on bias leaves: zeroed (Li et al.) or kept"
+        "zero",
+        description="direction on leaves of at most one dimension (biases): zero, or keep = "
+        "the weights themselves (Li et al.'s net_plotter.py, ignore='biasbn' vs not)",
     )
-    log: bool = Field(False, description="store log(value) (values <= 0 become null)")
+    log: bool = Field(False, strict=True, description="store log(value) (values <= 0 become null)")
     run: StrictInt = Field(0, ge=0, description="index of the run (after sweeps) at the centre")
     seed: StrictInt | None = Field(
         None, ge=0, lt=2**31, description="seed of the random directions"
@@ -257,6 +302,10 @@ def parse_job(doc: Any, max_runs: int = MAX_RUNS, only: range | None = None) -> 
         except SpecError as exc:
             errors.extend(exc.errors)
     errors += _check_landscape(spec, objective, len(runs))
+    if any(run.tune is not None for run in spec.runs):
+        from .tune import check_tuning
+
+        errors += check_tuning(spec, objective)
     if errors:
         raise SpecError.combine(errors)
     kept = unique_labels(runs)[slice(only.start, only.stop) if only else slice(None)]
@@ -355,7 +404,7 @@ def _expand(
     """The runs of one run spec; those outside ``only`` (job-wide run indices, the first of
     this spec's being ``offset``) are only their labels."""
     where = f"runs[{index}]"
-    base = run.model_dump(exclude={"label", "sweep", "init"}, exclude_none=True)
+    base = run.model_dump(exclude={"label", "sweep", "init", "tune"}, exclude_none=True)
     optimizers.resolve(base, where)  # the unswept run must be valid on its own
     errors: list[tuple[str, str]] = []
     start = _start(run.init, objective, f"{where}.init.point", errors) if run.init else job_start

@@ -5,6 +5,7 @@ guarantee. Start a worker with ``celery -A worker.celery_app worker -Q cpu``.
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from .settings import Settings, get_settings
 
@@ -39,8 +40,19 @@ def make_app(settings: Settings, include: tuple[str, ...] = ("worker.tasks",)) -
         worker_pool_start_method="spawn",
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # Compiled programs and XLA's caches grow with every new structure: a pool child
+        # past this resident size is replaced after its job (KiB; 0 or None: never).
+        worker_max_memory_per_child=settings.worker_max_memory_mb * 1024 or None,
     )
     return app
+
+
+@worker_process_init.connect
+def _warm_pool_child(**_: object) -> None:
+    """In each spawned pool child (never the parent): JAX's caches, then the warm-up."""
+    from .warmup import start
+
+    start(get_settings())
 
 
 settings = get_settings()

@@ -11,7 +11,6 @@ job (``worker.shards.run_shard``); attempts, leases and the reaper treat both al
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -77,7 +76,7 @@ def start_jax(settings: Settings) -> None:
 
     settings.compile_cache.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(settings.compile_cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     _jax_ready = True
 
 
@@ -141,6 +140,11 @@ def progress_doc(p: Any) -> dict:
         "chunk": p.chunk,
         "chunks": p.chunks,
         "runs_running": p.running,
+        **(
+            {"points_done": p.points_done, "points_total": p.points_total}
+            if getattr(p, "points_total", 0)
+            else {}
+        ),
     }
 
 
@@ -157,12 +161,12 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
         return SUCCEEDED
     start_jax(settings)
     from optcore import SpecError
-    from optcore.runner import JobRunner
     from optcore.spec import parse_job
+    from optcore.tune import runner_for
 
     job = store.get_job(job_id)
     try:
-        runner = JobRunner(parse_job(job["spec"]), settings.chunk_steps)
+        runner = runner_for(parse_job(job["spec"]), settings.chunk_seconds)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
         store.finish(job_id, FAILED, invalid_spec(exc), token)
         return FAILED
@@ -182,14 +186,11 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
 
 def _save_result(store: JobStore, job: dict, runner: Any) -> None:
     """Build the result document and store it (a second attempt never replaces the first)."""
+    from optcore import dumps
+
     job_id = job["id"]
     result = runner.result()
     result["id"] = job_id
     started = store.get_job(job_id)["started_at"]
     result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
-    store.save_result(job_id, dumps(result))
-
-
-def dumps(document: dict) -> bytes:
-    """The result document as JSON bytes (finite floats only)."""
-    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    store.save_result(job_id, dumps(result))  # a second attempt never replaces the first

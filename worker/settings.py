@@ -24,7 +24,12 @@ class Settings(BaseSettings):
 
     queue: str = Field("cpu", description="queue this worker consumes and the API sends to")
     worker_concurrency: int = 1
-    chunk_steps: int = Field(10_000, ge=1, description="steps between progress reports")
+    chunk_seconds: float = Field(1.0, gt=0, description="seconds of work between progress reports")
+    compile_cache_size: int = Field(256, ge=1, description="compiled group programs kept in memory")
+    warmup: bool = Field(True, description="compile the common programs when a pool child starts")
+    worker_max_memory_mb: int = Field(
+        4096, ge=0, description="a pool child over this resident size is replaced; 0: never"
+    )
     task_soft_time_limit: int = 3300
     task_time_limit: int = 3600
     visibility_timeout: int | None = Field(None, description="default: time limit + 300 s")

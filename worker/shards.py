@@ -22,14 +22,17 @@ are not sharded (``plan`` returns None).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from contextlib import closing
 from typing import Any
 
+import orjson
+
+from optcore import dumps
+
 from . import lua
-from .jobs import LOST, Heartbeat, dumps, invalid_spec, progress_doc, start_jax
+from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
 from .settings import Settings
 from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobStore
 
@@ -49,8 +52,9 @@ def split_unit(unit: str) -> tuple[str, int | None]:
 
 
 def _bucket(runs: int) -> int:
-    """The run count a group's program is compiled for (powers of two above 64): shards of
-    such sizes waste no padded lanes."""
+    """The run count a group's program is compiled for above 8 (optcore.layout.bucket, which
+    imports JAX: the API and the Celery parent do not): shards of such sizes waste no
+    padded lanes."""
     if runs <= 64:
         return 8 * math.ceil(runs / 8)
     return 1 << (runs - 1).bit_length()
@@ -156,10 +160,10 @@ class Shards:
 def merged(job: dict, parts: list[tuple[bytes, bytes]]) -> bytes:
     """The job's result document as JSON bytes: shard 0's document (with its landscape),
     the runs of every shard spliced in run order without decoding them, timings summed."""
-    first = json.loads(parts[0][0])
+    first = orjson.loads(parts[0][0])
     timing = first["timing"]
     for meta, _ in parts[1:]:
-        for key, ms in json.loads(meta)["timing"].items():
+        for key, ms in orjson.loads(meta)["timing"].items():
             if key != "landscape_ms":
                 timing[key] = round(timing.get(key, 0.0) + ms, 3)
     timing["queued_ms"] = round((job["started_at"] - job["created_at"]) * 1e3, 3)
@@ -224,7 +228,7 @@ def _compute(
     if k != 0:  # the grid landscape is computed once, by shard 0
         record = parsed.spec.record.model_copy(update={"landscape": None})
         parsed = dataclasses.replace(parsed, spec=parsed.spec.model_copy(update={"record": record}))
-    runner = JobRunner(parsed, settings.chunk_steps)
+    runner = JobRunner(parsed, settings.chunk_seconds)
     steps, n = parsed.spec.steps, int(job["shards"])
     with closing(runner.chunks()) as chunks:
         for p in chunks:

@@ -9,18 +9,24 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..deps import StoreDep
 from ..metrics import COLLECTOR, REGISTRY
+from ..models import Health, Ready
+from ..openapi import problems
 from ..problems import REDIS_RETRY_AFTER, Problem
 from .workers import queues_doc
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Redis or every worker is down"}})
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses=problems(503, s503="Redis or every worker is down"),
+)
 def readyz(request: Request, store: StoreDep) -> dict:
     retry = {"Retry-After": REDIS_RETRY_AFTER}
     if not store.ping():
@@ -32,7 +38,16 @@ def readyz(request: Request, store: StoreDep) -> dict:
     return {"status": "ready", "redis": True, "workers": workers, "queues": queues_doc(directory)}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(request: Request) -> Response:
     """Prometheus text. Per-key figures only with ``Authorization: Bearer <metrics token>``
     when OPTSERVE_METRICS_TOKEN is set."""

@@ -19,13 +19,22 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from optcore import cost
-from optcore.spec import MAX_RUNS, Job, JobSpec, parse_job
+from optcore.spec import Job, JobSpec, parse_job
 from worker import shards
 from worker.settings import Settings
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
 
+from .. import sharding
 from ..deps import OwnerDep, SettingsDep, StoreDep
 from ..metrics import JOBS_SUBMITTED
+from ..models import JobPage, JobStatus, Result
+from ..openapi import (
+    IDEMPOTENT_REPLAYED,
+    LOCATION,
+    RETRY_AFTER_HEADER,
+    event_stream,
+    problems,
+)
 from ..placement import place
 from ..problems import Problem
 
@@ -112,27 +121,6 @@ def refuse_costly(parsed: Job, settings: Settings) -> None:
     )
 
 
-def _max_runs(spec: JobSpec, settings: Settings) -> int:
-    """Runs allowed after sweeps (counted without expanding them): a job of more runs than
-    one program takes (MAX_RUNS) is sharded, unless it has a plane landscape (a 422 then)."""
-    return max(MAX_RUNS, settings.max_sharded_runs)
-
-
-def _shard_ranges(parsed: Job, settings: Settings) -> list[tuple[int, int]] | None:
-    landscape = parsed.spec.record.landscape
-    kind = landscape.kind if landscape is not None else None
-    ranges = shards.plan(len(parsed.runs), parsed.spec.steps, kind, settings, MAX_RUNS)
-    if ranges is None and len(parsed.runs) > MAX_RUNS:
-        raise Problem(
-            422,
-            f"{len(parsed.runs):,} runs after sweeps; at most {MAX_RUNS:,} with a {kind} "
-            "landscape (such jobs are not sharded)",
-            kind="invalid-job",
-            errors=[{"field": "runs", "message": f"at most {MAX_RUNS:,} runs"}],
-        )
-    return ranges
-
-
 def _summary(spec: JobSpec, runs: int) -> dict:
     return {
         "objective": spec.objective.name or "expression",
@@ -146,11 +134,28 @@ def _summary(spec: JobSpec, runs: int) -> dict:
     "",
     status_code=202,
     summary="Submit a job",
+    response_model=JobStatus,
     responses={
-        202: {"description": "Accepted; poll Location"},
-        409: {"description": "Idempotency-Key in use by a request in flight"},
-        429: {"description": "Per-key rate or concurrency limit (Retry-After)"},
-        422: {"description": "Invalid job (problem+json naming each field)"},
+        202: {
+            "description": "Accepted; poll Location",
+            "headers": {**LOCATION, **RETRY_AFTER_HEADER, **IDEMPOTENT_REPLAYED},
+        },
+        **problems(
+            400,
+            401,
+            404,
+            409,
+            413,
+            422,
+            429,
+            503,
+            retry_after=(409, 429),
+            s404="The job that first used this Idempotency-Key no longer exists",
+            s409="This Idempotency-Key is in use by a request still in flight",
+            s422="Invalid job, or an Idempotency-Key reused with another body: `errors` names "
+            "each bad field",
+            s503="The job queue is unavailable; nothing was submitted",
+        ),
     },
 )
 def submit_job(
@@ -163,9 +168,9 @@ def submit_job(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> dict:
     # the catalog checks (SpecError becomes a 422); more runs for a job that will be sharded
-    parsed = parse_job(job, _max_runs(job, settings))
+    parsed = parse_job(job, sharding.max_runs(settings))
     refuse_costly(parsed, settings)
-    ranges = _shard_ranges(parsed, settings)
+    ranges = sharding.shard_ranges(parsed, settings)
     if len(parsed.runs) * job.steps > settings.max_run_steps:
         raise Problem(
             422,
@@ -265,7 +270,12 @@ def _decode_cursor(request: Request, cursor: str) -> tuple[float, str]:
         ) from exc
 
 
-@router.get("", summary="List your jobs, newest first")
+@router.get(
+    "",
+    summary="List your jobs, newest first",
+    response_model=JobPage,
+    responses=problems(401, 422, s422="Invalid limit or a cursor this API did not issue"),
+)
 def list_jobs(
     request: Request,
     owner: OwnerDep,
@@ -284,7 +294,18 @@ def list_jobs(
     return doc
 
 
-@router.get("/{job_id}", summary="A job's status and progress")
+@router.get(
+    "/{job_id}",
+    summary="A job's status and progress",
+    response_model=JobStatus,
+    responses={
+        200: {
+            "description": "The job; Retry-After while it is not finished",
+            "headers": RETRY_AFTER_HEADER,
+        },
+        **problems(401, 404),
+    },
+)
 def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
     job = _owned(store, job_id, owner)
     _with_retry(response, job)
@@ -298,9 +319,17 @@ def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -
 @router.get(
     "/{job_id}/result",
     summary="The result document of a finished job",
+    response_model=Result,
     responses={
-        409: {"description": "Not finished (problem+json with its status)"},
-        410: {"description": "The result expired"},
+        200: {"description": "The result, as stored (gzip when Accept-Encoding allows)"},
+        **problems(
+            401,
+            404,
+            409,
+            410,
+            retry_after=(409,),
+            s409="The job has no result (yet): `job_status` says why; Retry-After while it runs",
+        ),
     },
 )
 def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) -> Response:
@@ -327,7 +356,19 @@ def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) 
     return Response(data, media_type="application/json", headers=headers)
 
 
-@router.delete("/{job_id}", status_code=202, summary="Cancel a job")
+@router.delete(
+    "/{job_id}",
+    status_code=202,
+    summary="Cancel a job",
+    response_model=JobStatus,
+    responses={
+        202: {
+            "description": "Canceled (queued) or stopping (running)",
+            "headers": RETRY_AFTER_HEADER,
+        },
+        **problems(401, 404, 409, s409="The job already finished: `job_status` says how"),
+    },
+)
 def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
     job = _owned(store, job_id, owner)
     if job["status"] in FINAL:
@@ -344,14 +385,20 @@ def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep
     "/{job_id}/events",
     summary="Server-Sent Events: progress, then a final event",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        **event_stream(
+            "Events `progress` (a Progress document) with ids, then one `end` "
+            '({"status": ...}); resume with Last-Event-ID'
+        ),
+        **problems(401, 404, 422, s422="Last-Event-ID is not a stream id"),
+    },
 )
 async def job_events(
     job_id: str,
     request: Request,
     owner: OwnerDep,
     store: StoreDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d+(-\d+)?$")] = None,
 ) -> StreamingResponse:
     await run_in_threadpool(_owned, store, job_id, owner)
     reader = request.app.state.events

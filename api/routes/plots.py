@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from .. import plots
 from ..deps import OwnerDep, StoreDep
+from ..openapi import Responses, binary, problems
 from ..problems import Problem
 from .jobs import _owned
 
@@ -41,6 +42,21 @@ def _plot(job_id: str, fmt: str, kind: str, owner: str, store) -> Response:
     return Response(data, media_type=MEDIA[fmt], headers={"Cache-Control": "private, max-age=3600"})
 
 
+def _responses(media_type: str) -> Responses:
+    return {
+        **binary(media_type, "The picture (cached with the result)"),
+        **problems(
+            401,
+            404,
+            409,
+            410,
+            422,
+            s409="The job has no result, or lacks the data for this kind (`plot_kind`)",
+            s422="Unknown kind",
+        ),
+    }
+
+
 DOC = (
     "contour: trajectories over the objective's contour (Figure 1); loss: loss against "
     "step; surface: the landscape as a 3-D surface (Figure 2); landscape: its map with the "
@@ -53,7 +69,7 @@ DOC = (
     summary="The result drawn as PNG",
     description=DOC,
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses=_responses("image/png"),
 )
 def plot_png(
     job_id: str, owner: OwnerDep, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
@@ -66,7 +82,7 @@ def plot_png(
     summary="The result drawn as SVG",
     description=DOC,
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses=_responses("image/svg+xml"),
 )
 def plot_svg(
     job_id: str, owner: OwnerDep, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"

@@ -18,7 +18,25 @@ from ..errors import SpecError, join_field
 from .optax_aliases import optax_entries
 from .schedules import make_schedule, schedules_catalog, traced_schedule_fields, validate_schedule
 from .schema import Entry, Hyper, validate_params
-from .seed import ENTRIES as SEED_ENTRIES
+from .seed import (
+    adagrad,
+    adam,
+    adamw,
+    gd,
+    lamb,
+    lars,
+    lookahead,
+    momentum,
+    nesterov,
+    paratrooper,
+    radam,
+    ranger,
+    ranger_lars,
+    rmsprop,
+    sgd,
+)
+from .seed_catalog import ENTRIES as SEED_ENTRIES
+from .tuned import tuned_learning_rate, tuning_budget
 
 __all__ = [
     "get",
@@ -30,6 +48,23 @@ __all__ = [
     "Entry",
     "Hyper",
     "schedules_catalog",
+    "tuning_budget",
+    # the seed's recipes, typed like optax's aliases
+    "adagrad",
+    "adam",
+    "adamw",
+    "gd",
+    "lamb",
+    "lars",
+    "lookahead",
+    "momentum",
+    "nesterov",
+    "paratrooper",
+    "radam",
+    "ranger",
+    "ranger_lars",
+    "rmsprop",
+    "sgd",
 ]
 
 _SEED_NAMES = {e.name for e in SEED_ENTRIES} | {a for e in SEED_ENTRIES for a in e.aliases}
@@ -49,8 +84,10 @@ def entry(name: Any, where: str = "optimizer") -> Entry:
     return _BY_NAME[name]
 
 
-def catalog() -> list[dict]:
-    return [e.describe() for e in _ENTRIES]
+def catalog() -> list[dict[str, Any]]:
+    """Every entry described, with ``tuned_learning_rate``: objective -> the learning rate the
+    gallery's tuning found ({} where it did not tune that optimizer)."""
+    return [{**e.describe(), "tuned_learning_rate": tuned_learning_rate(e.name)} for e in _ENTRIES]
 
 
 def resolve(spec: Mapping[str, Any], where: str = "") -> dict[str, Any]:
@@ -118,7 +155,7 @@ def build(config: Mapping[str, Any]) -> optax.GradientTransformation:
 def traced_paths(config: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Paths to the numbers of a config that are jit arguments rather than constants."""
     e = _BY_NAME[config["optimizer"]]
-    paths = [
+    paths: list[tuple[str, ...]] = [
         ("hyperparameters", h.name)
         for h in e.hypers
         if h.is_traced and config["hyperparameters"].get(h.name) is not None

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 import optax
-from optax._src import alias as optax_alias
 
 from .schema import Entry, Hyper
+
+ALIAS_MODULE = "optax._src.alias"  # where optax defines its aliases; read, never imported
+# Aliases optax keeps only for compatibility (they warn DeprecationWarning when called).
+DEPRECATED = {"optimistic_adam"}
 
 # Arguments that are not numbers or flags (masks, dtypes, keys, sub-transforms, variants).
 NOT_HYPERPARAMETERS = {
@@ -28,11 +33,23 @@ DEFAULT_OVERRIDES = {("adadelta", "learning_rate"): 1.0}
 FIXED_ARGUMENTS = {"noisy_sgd": {"key": 0}}  # the noise is seeded; optax wants a key
 
 
-def _alias_functions(skip: set[str]) -> dict[str, object]:
-    found = {
+AliasFn = Callable[..., optax.GradientTransformation]
+
+
+def _deprecated(name: str, fn: AliasFn) -> bool:
+    if name in DEPRECATED:
+        return True
+    try:
+        return f"`{name}` is deprecated" in inspect.getsource(fn)
+    except (OSError, TypeError):
+        return False
+
+
+def _alias_functions(skip: set[str]) -> dict[str, AliasFn]:
+    found: dict[str, AliasFn] = {
         name: fn
-        for name, fn in inspect.getmembers(optax_alias, inspect.isfunction)
-        if fn.__module__ == optax_alias.__name__ and not name.startswith("_")
+        for name, fn in inspect.getmembers(optax, inspect.isfunction)
+        if fn.__module__ == ALIAS_MODULE and not name.startswith("_") and not _deprecated(name, fn)
     }
     for name in ("nadam", "nadamw"):  # partials of adam/adamw, exported at the top level
         if hasattr(optax, name):
@@ -68,12 +85,12 @@ def _hyper(alias: str, param: inspect.Parameter) -> Hyper | None:
     return None
 
 
-def _summary(fn) -> str:
+def _summary(fn: AliasFn) -> str:
     doc = inspect.getdoc(fn) or ""
     return doc.strip().splitlines()[0] if doc.strip() else fn.__name__
 
 
-def _entry(name: str, fn) -> Entry:
+def _entry(name: str, fn: AliasFn) -> Entry:
     params = inspect.signature(fn).parameters
     hypers = tuple(h for h in (_hyper(name, p) for p in params.values()) if h is not None)
     lr_param = params.get("learning_rate")
@@ -81,7 +98,7 @@ def _entry(name: str, fn) -> Entry:
 
     fixed = FIXED_ARGUMENTS.get(name, {})
 
-    def build(h, fn=fn):
+    def build(h: dict[str, Any], fn: AliasFn = fn) -> optax.GradientTransformation:
         return fn(**{k: v for k, v in h.items() if k in params}, **fixed)
 
     return Entry(

@@ -7,34 +7,37 @@ check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from ..errors import SpecError, join_field
 from .schema import Hyper, object_schema, validate_params
 
-STEPS = dict(kind="number", minimum=1.0)
+Factor = Callable[[Mapping[str, Any], jax.Array], Any]  # (schedule params, step) -> factor
 
 SCHEDULES: dict[str, tuple[Hyper, ...]] = {
     "constant": (),
     "linear_warmup": (
-        Hyper("warmup_steps", 100, "steps to reach the learning rate", **STEPS),
+        Hyper("warmup_steps", 100, "steps to reach the learning rate", minimum=1.0),
         Hyper("start_factor", 0.0, "learning-rate factor at step 0", minimum=0.0),
     ),
     "cosine_decay": (
-        Hyper("decay_steps", 1000, "steps of the cosine", **STEPS),
+        Hyper("decay_steps", 1000, "steps of the cosine", minimum=1.0),
         Hyper("alpha", 0.0, "final factor", minimum=0.0),
     ),
     "warmup_cosine": (
         Hyper("warmup_steps", 100, "linear warmup steps", minimum=0.0),
-        Hyper("decay_steps", 1000, "total steps, warmup included (optax's convention)", **STEPS),
+        Hyper(
+            "decay_steps", 1000, "total steps, warmup included (optax's convention)", minimum=1.0
+        ),
         Hyper("start_factor", 0.0, "factor at step 0", minimum=0.0),
         Hyper("end_factor", 0.0, "factor after decay_steps", minimum=0.0),
     ),
     "exponential_decay": (
-        Hyper("transition_steps", 100, "steps per factor of decay_rate", **STEPS),
+        Hyper("transition_steps", 100, "steps per factor of decay_rate", minimum=1.0),
         Hyper("decay_rate", 0.5, "factor per transition", minimum=0.0, exclusive_minimum=True),
         Hyper("transition_begin", 0, "steps held before decay starts", minimum=0.0),
         Hyper("staircase", False, "decay in whole transitions", kind="boolean"),
@@ -61,10 +64,10 @@ def traced_schedule_fields(kind: str) -> list[str]:
     return [h.name for h in SCHEDULES[kind] if h.is_traced]
 
 
-def make_schedule(learning_rate, spec: Mapping[str, Any]):
+def make_schedule(learning_rate: Any, spec: Mapping[str, Any]) -> Callable[[jax.Array], Any]:
     """A function of the step count (from 0) giving learning_rate times the schedule factor."""
     kind = spec["kind"]
-    factor = {
+    factor: Factor = {
         "constant": lambda s, t: 1.0,
         "linear_warmup": _linear_warmup,
         "cosine_decay": _cosine_decay,
@@ -74,20 +77,20 @@ def make_schedule(learning_rate, spec: Mapping[str, Any]):
     return lambda count: learning_rate * factor(spec, count)
 
 
-def _linear_warmup(s, count):
+def _linear_warmup(s: Mapping[str, Any], count: jax.Array) -> Any:
     frac = jnp.clip(count / s["warmup_steps"], 0.0, 1.0)
     return s["start_factor"] + (1.0 - s["start_factor"]) * frac
 
 
-def _cosine(progress, alpha):
+def _cosine(progress: Any, alpha: Any) -> Any:
     return (1.0 - alpha) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)) + alpha
 
 
-def _cosine_decay(s, count):
+def _cosine_decay(s: Mapping[str, Any], count: jax.Array) -> Any:
     return _cosine(jnp.minimum(count, s["decay_steps"]) / s["decay_steps"], s["alpha"])
 
 
-def _warmup_cosine(s, count):
+def _warmup_cosine(s: Mapping[str, Any], count: jax.Array) -> Any:
     warm = s["warmup_steps"]
     warmup = _linear_warmup(
         {"warmup_steps": jnp.maximum(warm, 1e-30), "start_factor": s["start_factor"]}, count
@@ -97,14 +100,14 @@ def _warmup_cosine(s, count):
     return jnp.where(count < warm, warmup, _cosine(progress, s["end_factor"]))
 
 
-def _exponential_decay(s, count):
+def _exponential_decay(s: Mapping[str, Any], count: jax.Array) -> Any:
     elapsed = jnp.maximum(count - s["transition_begin"], 0.0)
     p = elapsed / s["transition_steps"]
     p = jnp.where(s["staircase"], jnp.floor(p), p)
     return s["decay_rate"] ** p
 
 
-def schedules_catalog() -> list[dict]:
+def schedules_catalog() -> list[dict[str, Any]]:
     return [
         {"kind": kind, "parameters": object_schema(hypers)} for kind, hypers in SCHEDULES.items()
     ]

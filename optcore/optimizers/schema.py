@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import optax
 
@@ -34,7 +37,7 @@ class Hyper:
             return self.traced
         return self.kind == "number"
 
-    def json_schema(self) -> dict:
+    def json_schema(self) -> dict[str, Any]:
         types = {
             "number": "number",
             "integer": "integer",
@@ -122,7 +125,7 @@ def validate_params(
     return out
 
 
-def object_schema(hypers: tuple[Hyper, ...]) -> dict:
+def object_schema(hypers: tuple[Hyper, ...]) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
@@ -148,9 +151,9 @@ class Entry:
     notes: str = ""
     takes_inner: bool = False
     takes_schedule: bool = True  # has a learning_rate that a schedule may replace
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "aliases": list(self.aliases),
@@ -163,3 +166,96 @@ class Entry:
             "reference": self.reference,
             "notes": self.notes,
         }
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a signature cannot say about a hyperparameter: its meaning and its range."""
+
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    traced: bool | None = None
+
+
+NOT_TUNABLE = ("inner",)  # parameters of a recipe that are not hyperparameters
+
+
+def _kind(hint: Any) -> tuple[str, tuple[str, ...] | None, bool]:
+    """(kind, choices, nullable) of a type hint: Literal strings, bool, int, float, X | None."""
+    if typing.get_origin(hint) is Literal:
+        return "string", tuple(str(a) for a in typing.get_args(hint)), False
+    args = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    nullable = type(None) in args
+    if bool in args:
+        return "boolean", None, nullable
+    if int in args and float not in args:
+        return "integer", None, nullable
+    if float in args:
+        return "number", None, nullable
+    raise TypeError(f"no JSON kind for {hint!r}")
+
+
+def hypers_from_signature(
+    fn: Callable[..., Any], bounds: Mapping[str, Bounds]
+) -> tuple[Hyper, ...]:
+    """A recipe's hyperparameters: names, defaults and types from its signature, meaning and
+    range from ``bounds``. A parameter without bounds is an error, so none is forgotten."""
+    hints = typing.get_type_hints(fn)
+    out = []
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in NOT_TUNABLE:
+            continue
+        meta = bounds[name]
+        kind, choices, nullable = _kind(hints[name])
+        out.append(
+            Hyper(
+                name,
+                param.default,
+                meta.description,
+                kind,
+                meta.minimum,
+                meta.maximum,
+                meta.exclusive_minimum,
+                meta.exclusive_maximum,
+                choices,
+                nullable,
+                meta.traced,
+            )
+        )
+    return tuple(out)
+
+
+def recipe_entry(
+    fn: Callable[..., optax.GradientTransformation],
+    bounds: Mapping[str, Bounds],
+    *,
+    family: str,
+    latex: str,
+    reference: str,
+    aliases: tuple[str, ...] = (),
+    notes: str = "",
+) -> Entry:
+    """The catalog entry of a typed recipe: its schema comes from the signature and ``bounds``,
+    its summary from the docstring's first line."""
+    params = inspect.signature(fn).parameters
+    doc = inspect.getdoc(fn) or fn.__name__
+    return Entry(
+        name=fn.__name__,
+        family=family,
+        summary=doc.strip().splitlines()[0],
+        hypers=hypers_from_signature(fn, bounds),
+        build=lambda h: fn(**h),
+        latex=latex,
+        reference=reference,
+        aliases=aliases,
+        notes=notes,
+        takes_inner="inner" in params,
+        takes_schedule="learning_rate" in params,
+    )

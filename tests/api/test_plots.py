@@ -79,7 +79,7 @@ def test_contour_draws_the_trajectories_on_the_picture(figure1):
 
 def test_cli_plot_draws_a_saved_result_offline(tmp_path, figure1):
     saved = tmp_path / "result.json"
-    saved.write_text(json.dumps(figure1))
+    saved.write_bytes(optcore.dumps(figure1))  # numpy arrays: written as the worker does
     out = tmp_path / "contour.png"
     proc = subprocess.run(
         [sys.executable, "-m", "api.cli", "plot", str(saved), "--kind", "contour", "-o", str(out)],

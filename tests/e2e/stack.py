@@ -18,7 +18,8 @@ def stack_settings(data: Path, **overrides) -> Settings:
         data=data,
         port=free_port(),
         redis_port=free_port(),
-        chunk_steps=20_000,
+        chunk_seconds=0.2,
+        warmup=False,  # tests/worker/test_warm_start.py covers it; here it would slow jobs
         # generous: first jobs compile, and the test machine is shared (a lost job is
         # recovered by the reaper within seconds, not by these limits)
         task_soft_time_limit=90,

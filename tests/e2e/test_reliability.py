@@ -34,7 +34,7 @@ def stack(tmp_path_factory):
         task_soft_time_limit=SOFT_LIMIT_S,
         task_time_limit=40,
         visibility_timeout=45,
-        chunk_steps=10_000,
+        chunk_seconds=0.5,
         **FAST_RECOVERY,
     )
     yield stack

@@ -10,6 +10,7 @@ import signal
 import httpx
 import pytest
 
+from optcore import dumps
 from optcore import run as run_in_process
 from worker.shards import Shards, unit_of
 
@@ -65,7 +66,7 @@ def test_a_sweep_in_eight_shards_equals_the_same_job_unsharded(client):
     assert done["status"] == "succeeded", done
     assert [s["runs"] for s in done["shards"]] == [[8 * k, 8 * k + 8] for k in range(SHARDS)]
     sharded = client.get(f"/v1/jobs/{job['id']}/result").json()
-    whole = json.loads(json.dumps(run_in_process(spec)))
+    whole = json.loads(dumps(run_in_process(spec)))
     assert len(sharded["runs"]) == 64
     for ours, reference in zip(sharded["runs"], whole["runs"], strict=True):
         assert ours == reference, ours["label"]  # every series, label, status and final

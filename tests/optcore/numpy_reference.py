@@ -15,6 +15,22 @@ def norm(x):
     return float(np.sqrt(np.sum(x * x)))
 
 
+def hits_of(opt):
+    """Which branches of a rule's min/max/clip/where decided a step (through wrappers)."""
+    found = set(getattr(opt, "hits", set()))
+    for attr in ("inner", "radam"):
+        if hasattr(opt, attr):
+            found |= hits_of(getattr(opt, attr))
+    return found
+
+
+class Hits:
+    def hit(self, name):
+        if not hasattr(self, "hits"):
+            self.hits = set()
+        self.hits.add(name)
+
+
 class GD:
     def __init__(self, learning_rate=1e-3):
         self.lr = learning_rate
@@ -46,7 +62,7 @@ class Nesterov(Momentum):
         return out
 
 
-class Adagrad:
+class Adagrad(Hits):
     def __init__(self, learning_rate=1e-2, eps=1e-10, initial_accumulator_value=0.0):
         self.lr, self.eps, self.s0 = learning_rate, eps, initial_accumulator_value
 
@@ -58,6 +74,8 @@ class Adagrad:
         for i, (p, g) in enumerate(zip(params, grads)):
             self.s[i] = self.s[i] + g * g
             denom = np.sqrt(self.s[i]) + self.eps
+            if np.any(denom == 0):
+                self.hit("zero_denominator")
             safe = np.where(denom > 0, denom, 1.0)
             out.append(p - self.lr * np.where(denom > 0, g / safe, 0.0))
         return out
@@ -133,7 +151,7 @@ def rectifier(t, b2):
     return rho, r
 
 
-class RAdam:
+class RAdam(Hits):
     def __init__(
         self, learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0, threshold=5.0
     ):
@@ -148,10 +166,12 @@ class RAdam:
         m_hat, v_hat = self.moments.update(grads)
         rho, r = rectifier(self.moments.t, self.b2)
         if rho >= self.threshold:
+            self.hit("rectified")
             return [
                 r * m / (np.sqrt(v) + self.eps) + self.wd * p
                 for p, m, v in zip(params, m_hat, v_hat)
             ], r
+        self.hit("sgd_fallback")
         return [m + self.wd * p for p, m in zip(params, m_hat)], None
 
     def step(self, params, grads):
@@ -192,9 +212,17 @@ def Ranger(
     )
 
 
-class LARS:
-    def __init__(self, learning_rate=1.0, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3):
+class LARS(Hits):
+    def __init__(
+        self,
+        learning_rate=1.0,
+        momentum=0.9,
+        weight_decay=0.0,
+        trust_coefficient=1e-3,
+        exclude_bias=False,
+    ):
         self.lr, self.b1, self.wd, self.c = learning_rate, momentum, weight_decay, trust_coefficient
+        self.exclude_bias = exclude_bias
 
     def init(self, params):
         self.m = [np.zeros_like(p) for p in params]
@@ -204,14 +232,31 @@ class LARS:
         for i, (p, g) in enumerate(zip(params, grads)):
             self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * (g + self.wd * p)
             pn, gn = norm(p), norm(g)
-            lam = 1.0 if pn == 0 or gn == 0 else self.c * pn / (gn + self.wd * pn)
+            if self.exclude_bias and p.ndim <= 1:
+                self.hit("bias_excluded")
+                lam = 1.0
+            elif pn == 0 or gn == 0:
+                self.hit("zero_weight_norm" if pn == 0 else "zero_grad_norm")
+                lam = 1.0
+            else:
+                lam = self.c * pn / (gn + self.wd * pn)
             out.append(p - self.lr * lam * self.m[i])
         return out
 
 
-class LAMB:
-    def __init__(self, learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-6, weight_decay=0.0):
+class LAMB(Hits):
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        b1=0.9,
+        b2=0.999,
+        eps=1e-6,
+        weight_decay=0.0,
+        weight_norm_clip=None,
+        exclude_bias=False,
+    ):
         self.lr, self.eps, self.wd = learning_rate, eps, weight_decay
+        self.clip, self.exclude_bias = weight_norm_clip, exclude_bias
         self.moments = Moments(b1, b2)
 
     def init(self, params):
@@ -223,12 +268,22 @@ class LAMB:
         for p, m, v in zip(params, m_hat, v_hat):
             u = m / (np.sqrt(v) + self.eps) + self.wd * p
             pn, un = norm(p), norm(u)
-            lam = 1.0 if pn == 0 or un == 0 else pn / un
+            if self.clip is not None and pn > self.clip:
+                self.hit("weight_norm_clip")
+                pn = self.clip
+            if self.exclude_bias and p.ndim <= 1:
+                self.hit("bias_excluded")
+                lam = 1.0
+            elif pn == 0 or un == 0:
+                self.hit("zero_weight_norm" if pn == 0 else "zero_update_norm")
+                lam = 1.0
+            else:
+                lam = pn / un
             out.append(p - self.lr * lam * u)
         return out
 
 
-class RectifiedTrust:
+class RectifiedTrust(Hits):
     """The inner step of RangerLARS / Paratrooper: RAdam direction with a bounded trust ratio."""
 
     def __init__(
@@ -256,24 +311,36 @@ class RectifiedTrust:
 
     def step(self, params, grads):
         s_all, r = self.radam.direction(params, grads)
-        lo, hi = self.bounds(self, self.radam.moments.t, r)
+        lo, hi, upper_name = self.bounds(self, self.radam.moments.t, r)
         out = []
         for p, s in zip(params, s_all):
             pn, sn = norm(p), norm(s)
-            trust = 1.0 if pn == 0 or sn == 0 else min(max(pn / sn, lo), hi)
+            if pn == 0 or sn == 0:
+                self.hit("zero_norm")
+                trust = 1.0
+            else:
+                ratio = pn / sn
+                trust = max(lo, min(hi, ratio))  # T = max(lower, min(upper, ratio)), as written
+                if trust == lo and ratio != lo:
+                    self.hit("lower" if hi >= lo else f"lower_over_{upper_name}")
+                elif trust == hi and ratio != hi:
+                    self.hit(f"upper_{upper_name}")
+                else:
+                    self.hit("ratio")
             out.append(p - self.lr * trust * s)
         return out
 
 
 def _ranger_lars_bounds(opt, t, r):
-    return 0.0, opt.clip
+    return 0.0, opt.clip, "trust_clip"
 
 
 def _paratrooper_bounds(opt, t, r):
+    """(lower, C_t): C_t = 1/(r_t b_t) while rectified, trust_clip before."""
     if r is None:
-        return 1.0, opt.clip
+        return 1.0, opt.clip, "trust_clip"
     b_t = math.sqrt(1 - opt.b2**t) / (1 - opt.b1**t)
-    return 1.0, 1.0 / (r * b_t)
+    return 1.0, 1.0 / (r * b_t), "C_t"
 
 
 def _rectified_trust_lookahead(bounds, sync_period=6, slow_step_size=0.5, **hp):

@@ -202,3 +202,59 @@ def test_schedule_and_clip_norm_change_the_steps_of_any_optimizer():
 def test_schedule_on_a_wrapper_is_refused_with_a_hint():
     with pytest.raises(ValueError, match="put the schedule on inner"):
         optimizers.get("lookahead", inner={"optimizer": "sgd"}, schedule={"kind": "constant"})
+
+
+def test_every_kind_of_objective_satisfies_the_shared_protocol():
+    from optcore import objectives
+    from optcore.objectives import ObjectiveProtocol
+
+    kinds = [
+        objectives.get("rosenbrock"),
+        objectives.resolve({"expression": "x**2 + y**2"}),
+        objectives.resolve({"name": "sine_regression", "params": {"hidden": [4], "samples": 8}}),
+    ]
+    for objective in kinds:
+        assert isinstance(objective, ObjectiveProtocol), type(objective).__name__
+    assert not isinstance(object(), ObjectiveProtocol)
+
+
+def test_seed_schemas_come_from_the_recipe_signatures():
+    import inspect
+
+    from optcore import optimizers
+
+    by_name = {e["name"]: e for e in optimizers.catalog()}
+    for name in ("paratrooper", "lamb", "rmsprop", "lars"):
+        fn = getattr(optimizers, name)
+        props = by_name[name]["hyperparameters"]["properties"]
+        signature = inspect.signature(fn).parameters
+        assert list(props) == list(signature)
+        assert all(props[k]["default"] == p.default for k, p in signature.items())
+    assert props["exclude_bias"]["type"] == "boolean"
+    assert by_name["rmsprop"]["hyperparameters"]["properties"]["initial"]["enum"] == [
+        "gradient",
+        "zero",
+    ]
+    assert by_name["lamb"]["hyperparameters"]["properties"]["weight_norm_clip"]["type"] == [
+        "number",
+        "null",
+    ]
+    assert "optimistic_adam" not in by_name and "optimistic_adam_v2" in by_name
+    assert "12.9x" in by_name["radam"]["notes"] and "3.16x" in by_name["rmsprop"]["notes"]
+
+
+def test_catalog_publishes_the_gallery_tuned_learning_rates():
+    from api.routes.catalog import list_optimizers
+    from optcore import optimizers
+
+    body = list_optimizers()
+    budget = body["tuned_learning_rate_budget"]
+    assert budget["candidates"] == 200 and budget["steps"] == 500
+    by_name = {e["name"]: e for e in body["optimizers"]}
+    assert all(isinstance(e["tuned_learning_rate"], dict) for e in body["optimizers"])
+    for name in ("adam", "paratrooper", "lars", "lion"):
+        tuned = by_name[name]["tuned_learning_rate"]
+        assert set(tuned) == {"rosenbrock", "rastrigin"}, name
+        assert all(1e-5 <= lr <= 10.0 for lr in tuned.values())
+    assert by_name["lookahead"]["tuned_learning_rate"] == {}
+    assert optimizers.tuning_budget() == budget

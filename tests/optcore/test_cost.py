@@ -139,3 +139,18 @@ def test_the_issues_costly_jobs_pass_the_default_limits(doc, limit, field):
 )
 def test_the_examples_and_the_test_suites_long_job_fit_the_default_limits(doc):
     assert cost.overruns(estimate(doc), LIMITS) == []
+
+
+def test_a_tuning_search_counts_every_candidate_before_the_race():
+    doc = {
+        "objective": {"name": "sine_regression", "params": {"hidden": [16, 16]}},
+        "runs": [{"optimizer": "adam"}],
+        "steps": 1000,
+        "record": {"every": 1000},
+    }
+    plain = estimate(doc)
+    tune = {"learning_rate": {"log_uniform": [1e-4, 1e-1]}, "candidates": 64, "steps": 500}
+    tuned = estimate({**doc, "runs": [{"optimizer": "adam", "tune": tune}]})
+    # 64 candidates x 500 steps searched, then the race's 1,000 steps: 33x the plain steps
+    assert tuned.step_flops == pytest.approx(33 * plain.step_flops, rel=0.01)
+    assert tuned.parameter_memory == 64 * plain.parameter_memory

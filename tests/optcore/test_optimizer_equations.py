@@ -179,3 +179,139 @@ def test_runner_with_traced_hyperparameters_matches_numpy_for_every_seed_rule():
             ref.Lookahead(np_inner, **hp), [np.array(START)], rosenbrock_grad_np, STEPS
         )
         _assert_paths_equal(run["trajectory"], [p[0] for p in expected])
+
+
+# -- every min / max / clip / where of a rule, made to bind ----------------------------------
+
+U0 = np.array([[0.5, -1.0], [2.0, 0.3]])  # a leaf the loss ignores: its gradient is exactly 0
+
+
+def three_leaf_grad_np(params):
+    w, b, u = params
+    return [*pytree_grad_np([w, b]), np.zeros_like(u)]
+
+
+def three_leaf_loss_jax(p):
+    return pytree_loss_jax(p) + 0.0 * jnp.sum(p["u"])
+
+
+ROSENBROCK, TWO_LEAVES, THREE_LEAVES = "rosenbrock", "two leaves", "three leaves"
+
+# (name, hyperparameters, objective, start, branches of the rule that must decide some step)
+BINDING_CASES = [
+    # b2 < b1 makes r_t b_t > 1, so C_t < 1 and T = max(1, min(C_t, ratio)) = 1 (not C_t)
+    (
+        "paratrooper",
+        {"learning_rate": 0.01, "b1": 0.99, "b2": 0.9},
+        ROSENBROCK,
+        START,
+        {"lower_over_C_t"},
+    ),
+    (
+        "paratrooper",
+        {"learning_rate": 0.01, "b1": 0.99, "b2": 0.9},
+        TWO_LEAVES,
+        None,
+        {"lower_over_C_t", "zero_norm"},
+    ),
+    (
+        "paratrooper",
+        {"learning_rate": 0.05, "b1": 0.9, "b2": 0.99, "threshold": 4.5},
+        ROSENBROCK,
+        START,
+        {"upper_C_t", "lower", "sgd_fallback", "rectified"},
+    ),
+    # near the minimum ||theta|| / ||s|| is large: trust_clip bounds T before rectification
+    (
+        "paratrooper",
+        {"learning_rate": 0.01, "trust_clip": 2.0},
+        ROSENBROCK,
+        [0.99, 0.98],
+        {"upper_trust_clip"},
+    ),
+    (
+        "ranger_lars",
+        {"learning_rate": 0.01, "trust_clip": 0.5},
+        TWO_LEAVES,
+        None,
+        {"upper_trust_clip", "ratio", "zero_norm"},
+    ),
+    (
+        "lars",
+        {"learning_rate": 1.0, "weight_decay": 0.01, "trust_coefficient": 0.01},
+        THREE_LEAVES,
+        None,
+        {"zero_grad_norm", "zero_weight_norm"},
+    ),
+    ("lars", {"learning_rate": 0.01, "exclude_bias": True}, TWO_LEAVES, None, {"bias_excluded"}),
+    (
+        "lamb",
+        {"learning_rate": 0.01, "weight_norm_clip": 1.0},
+        ROSENBROCK,
+        START,
+        {"weight_norm_clip"},
+    ),
+    (
+        "lamb",
+        {"learning_rate": 0.01, "exclude_bias": True},
+        THREE_LEAVES,
+        None,
+        {"bias_excluded", "zero_update_norm"},
+    ),
+    (
+        "lamb",
+        {"learning_rate": 0.01, "weight_decay": 0.1},
+        THREE_LEAVES,
+        None,
+        {"zero_weight_norm"},
+    ),
+    # the start lies on y = x^2: dF/dy = 0, so with eps = 0 the y entry has sqrt(s) + eps = 0
+    ("adagrad", {"learning_rate": 0.1, "eps": 0.0}, ROSENBROCK, [-1.5, 2.25], {"zero_denominator"}),
+    # rho_inf = 19 with b2 = 0.9: a threshold of 18.9 is not reached in 60 steps
+    (
+        "radam",
+        {"learning_rate": 1e-4, "b2": 0.9, "threshold": 18.9},
+        ROSENBROCK,
+        START,
+        {"sgd_fallback"},
+    ),
+    # rho_5 = 4.996 with b2 = 0.999: on at t = 5 for 4.99, at t = 6 for 5
+    (
+        "radam",
+        {"learning_rate": 0.02, "threshold": 4.99},
+        ROSENBROCK,
+        START,
+        {"sgd_fallback", "rectified"},
+    ),
+]
+
+
+def _binding_run(name, hp, objective, start):
+    if objective == ROSENBROCK:
+        np0, grad, loss = [np.array(start)], rosenbrock_grad_np, rosenbrock_jax
+        jax0 = np.array(start)
+    elif objective == TWO_LEAVES:
+        np0, grad, loss = [W0, np.zeros(2)], pytree_grad_np, pytree_loss_jax
+        jax0 = {"W": W0, "b": np.zeros(2)}
+    else:
+        np0, grad, loss = [W0, np.zeros(2), U0], three_leaf_grad_np, three_leaf_loss_jax
+        jax0 = {"W": W0, "b": np.zeros(2), "u": U0}
+    opt = _reference(name, hp)
+    expected = ref.trajectory(opt, np0, grad, STEPS)
+    with jax.enable_x64(True):
+        params0 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), jax0)
+        path = jax_trajectory(optimizers.get(name, **hp), params0, loss)
+    return ref.hits_of(opt), expected, path
+
+
+@pytest.mark.parametrize("case", BINDING_CASES, ids=lambda c: _case_id(c[:2]) + f"-{c[2]}")
+def test_every_bound_of_a_rule_binds_and_matches_numpy(case):
+    name, hp, objective, start, must_bind = case
+    hits, expected, path = _binding_run(name, hp, objective, start)
+    assert must_bind <= hits, f"{name}: {must_bind - hits} never decided a step"
+    if objective == ROSENBROCK:
+        _assert_paths_equal(path, [p[0] for p in expected[1:]])
+    else:
+        for index, leaf in enumerate(["W", "b", "u"][: len(expected[0])]):
+            _assert_paths_equal(path[leaf], [p[index] for p in expected[1:]])
+    assert np.all(np.isfinite(np.asarray(expected[-1][0])))

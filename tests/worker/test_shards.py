@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from optcore.layout import bucket
 from worker.settings import Settings
-from worker.shards import Shards, merged, plan, unit_of
+from worker.shards import Shards, _bucket, merged, plan, unit_of
 from worker.store import Attempt, JobStore
 
 SPEC = {"objective": {"name": "rosenbrock"}, "steps": 100, "runs": [{"optimizer": "sgd"}]}
@@ -50,6 +51,10 @@ def test_plan_splits_big_jobs_into_bucket_sized_run_ranges():
     few_steps = Settings()  # by default, only more runs than one program takes are split
     assert plan(2000, 1_000_000, None, few_steps, 4096) is None  # at the admission limit
     assert plan(10_000, 10, None, few_steps, 4096) == [(0, 4096), (4096, 8192), (8192, 10_000)]
+
+
+def test_shard_sizes_are_the_runners_run_buckets():
+    assert all(_bucket(n) == bucket(n) for n in range(9, 20_000))
 
 
 def test_shards_start_alone_and_the_job_runs_from_the_first_one(store):

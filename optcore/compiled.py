@@ -1,0 +1,210 @@
+"""Compiled programs shared by jobs: an LRU of executables per group structure.
+
+A job never compiles what another job (or the warm-up) compiled or is compiling: the cache
+hands out one build per key, and a second asker waits for the first. What each job compiled
+is counted with JAX's own monitoring events, per thread, so a warm-up compiling beside a job
+is never counted as the job's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+
+BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+PERSISTENT_HIT = "/jax/compilation_cache/cache_hits"
+PERSISTENT_MISS = "/jax/compilation_cache/cache_misses"
+DEFAULT_CACHE_SIZE = 256
+
+
+@dataclass
+class CompileCount:
+    """What one job (or one warm-up) made XLA do."""
+
+    requests: int = 0  # programs handed to XLA (JAX times loads from disk as compiles too)
+    disk_hits: int = 0  # programs loaded from the persistent compilation cache
+    disk_misses: int = 0
+
+    @property
+    def programs(self) -> int:
+        """XLA programs compiled here: neither in memory nor on disk."""
+        return max(0, self.requests - self.disk_hits)
+
+    def add(self, other: CompileCount) -> None:
+        self.requests += other.requests
+        self.disk_hits += other.disk_hits
+        self.disk_misses += other.disk_misses
+
+
+_local = threading.local()
+# Background compilation (exact paths for later jobs): joined at exit, never killed mid-way.
+_BACKGROUND = ThreadPoolExecutor(1, thread_name_prefix="optcore-compile")
+_listening = False
+_listen_lock = threading.Lock()
+
+
+def _on_duration(event: str, duration: float, **kwargs: Any) -> None:
+    count = getattr(_local, "count", None)
+    if count is not None and event == BACKEND_COMPILE:
+        count.requests += 1
+
+
+def _on_event(event: str, **kwargs: Any) -> None:
+    count = getattr(_local, "count", None)
+    if count is None:
+        return
+    if event == PERSISTENT_HIT:
+        count.disk_hits += 1
+    elif event == PERSISTENT_MISS:
+        count.disk_misses += 1
+
+
+@contextmanager
+def counting(count: CompileCount) -> Iterator[CompileCount]:
+    """Adds to ``count`` what XLA compiles on this thread inside the block."""
+    global _listening
+    with _listen_lock:
+        if not _listening:
+            jax.monitoring.register_event_duration_secs_listener(_on_duration)
+            jax.monitoring.register_event_listener(_on_event)
+            _listening = True
+    outer = getattr(_local, "count", None)
+    _local.count = count
+    try:
+        yield count
+    finally:
+        _local.count = outer
+
+
+@dataclass
+class Entry:
+    """A group's compiled programs and what the host loop learnt about their speed."""
+
+    init: Any
+    fast: Any
+    exact_build: Callable[[], Any]
+    seconds_per_block: float | None = None  # measured on the first calls, for chunk sizes
+    _exact: Future | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prepare_exact(self) -> None:
+        """Compile the exact path in the background (a later job may need it)."""
+        with self._lock:
+            if self._exact is None:
+                self._exact = _BACKGROUND.submit(self.exact_build)
+
+    def exact(self) -> Any:
+        """The exact path, compiled the first time a call needs it (or waited for)."""
+        with self._lock:
+            if self._exact is None:
+                self._exact = Future()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            try:
+                self._exact.set_result(self.exact_build())
+            except BaseException as exc:
+                self._exact.set_exception(exc)
+                self._exact = None
+                raise
+        return self._exact.result()
+
+
+class ProgramCache:
+    """Least recently used programs, at most ``size``; one build per key at a time."""
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE):
+        self.size = size
+        self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
+        self._building: dict[Hashable, Future[Entry]] = {}
+        self._lock = threading.Lock()
+
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self.size = max(1, size)
+            self._evict()
+
+    def _evict(self) -> None:
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._entries or key in self._building
+
+    def cached(self, key: Hashable) -> Entry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def get(self, key: Hashable, build: Callable[[], Entry]) -> Entry:
+        """The entry of ``key``, built here unless it is known or being built elsewhere."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                return entry
+            pending = self._building.get(key)
+            if pending is None:
+                pending = self._building[key] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return pending.result()
+        try:
+            entry = build()
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                self._building.pop(key, None)
+        with self._lock:
+            self._entries[key] = entry
+            self._evict()
+        pending.set_result(entry)
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+CACHE = ProgramCache()
+
+
+class Priority:
+    """Real jobs first: background compilation waits while any job runs."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._idle = threading.Condition()
+
+    @contextmanager
+    def job(self) -> Iterator[None]:
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._active == 0, timeout)
+
+
+PRIORITY = Priority()

@@ -1,0 +1,71 @@
+"""The static shape of a group's program, from its structure alone (never the step count).
+
+Run counts are padded up to buckets, blocks have a fixed length chosen from the cost of a
+step (so that the first block of any job is cheap), and a call holds as many blocks as its
+record buffers allow. Jobs that differ in steps, run order, or run count within a bucket
+therefore share every program.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .objectives import Objective
+
+BLOCK_STEPS = 256  # steps per block of a cheap objective (more when ``every`` is larger)
+BLOCK_FLOPS = 5e7  # estimated work of one block of a network: a few ms here
+RECORD_VALUES = 1 << 22  # values one call's record buffers may hold (16 MiB of float32)
+MAX_BLOCKS_PER_CALL = 64
+
+
+def bucket(runs: int) -> int:
+    """Runs a group's program is compiled for: 1, 2, 4, 8, multiples of 8 up to 64, then
+    powers of two. 1,000, 1,017 and 1,024 runs share a program."""
+    if runs <= 8:
+        return 1 << max(0, runs - 1).bit_length()
+    if runs <= 64:
+        return 8 * math.ceil(runs / 8)
+    return 1 << (runs - 1).bit_length()
+
+
+def _floor_pow2(x: float) -> int:
+    return 1 << max(0, int(math.floor(math.log2(max(x, 1.0)))))
+
+
+def step_flops(objective: Objective) -> float:
+    """A rough count of the work of one step of one run (gradient included)."""
+    layers = getattr(objective, "layers", None)
+    if layers is None:
+        return 100.0 * objective.dim
+    train = getattr(objective, "train", None)
+    samples = len(train[0]) if train is not None else 1
+    batch = getattr(objective, "batch_size", None) or samples
+    return 6.0 * objective.dim * min(batch, samples)
+
+
+@dataclass(frozen=True)
+class Layout:
+    stride: int  # steps between records
+    records_per_block: int
+    blocks_per_call: int
+    runs: int  # bucketed
+
+    @property
+    def block_len(self) -> int:
+        return self.stride * self.records_per_block
+
+
+def layout(objective: Objective, every: int, runs: int, snapshot_dim: int) -> Layout:
+    """Block and call sizes of a group of ``runs`` runs recording every ``every`` steps."""
+    padded = bucket(runs)
+    target = BLOCK_STEPS
+    if getattr(objective, "layers", None) is not None:
+        target = min(BLOCK_STEPS, _floor_pow2(BLOCK_FLOPS / (step_flops(objective) * padded)))
+    if every <= target:
+        stride, per_block = every, max(1, target // every)
+    else:  # records are kept every ``every`` steps of these, on the host
+        stride, per_block = max(d for d in range(1, target + 1) if every % d == 0), 1
+    per_call = RECORD_VALUES / (padded * per_block * (snapshot_dim + 5))
+    blocks = max(1, min(MAX_BLOCKS_PER_CALL, _floor_pow2(per_call)))
+    return Layout(stride, per_block, blocks, padded)

@@ -1,0 +1,312 @@
+"""Tuned races: each tuned run's candidates searched in one vmapped job, then the race.
+
+A run with ``tune`` names traced hyperparameters and where their candidates come from. The
+candidates of every tuned run become the runs of one *search* job (per distinct search length):
+the runner stacks the candidates of one optimizer into one group, so the whole search is one
+compiled program of ``vmap``-ed scans. Each candidate is scored (final loss, best loss or
+distance to the nearest known minimum); the lowest finite score of a candidate that did not
+diverge wins, ties going to the smallest values. Then the job itself runs with the winners.
+
+Built on the runner's public surface only (``JobRunner``, ``Job``, ``PlannedRun``): the search
+job is the parsed job with other runs and steps, so nothing here knows how programs are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import optimizers
+from .errors import SpecError, join_field
+from .objectives import Objective
+from .runner import DEFAULT_CHUNK_SECONDS, JobRunner, Progress
+from .spec import Distribution, Job, JobSpec, PlannedRun, RecordSpec, StoppingSpec, TuneSpec
+
+MAX_SEARCH_RUNS = 65_536  # candidates of all tuned runs of one job together
+SCORES = ("final_loss", "best_loss", "distance_to_minimum")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """One planned run's search: its candidates (name -> value) and how they are scored."""
+
+    run_index: int
+    spec: TuneSpec
+    steps: int
+    candidates: tuple[dict[str, float], ...]
+
+
+def parameters(tune: TuneSpec) -> dict[str, Distribution]:
+    """The tuned hyperparameters, in the order given."""
+    return dict(tune.model_extra or {})
+
+
+def _axis(dist: Distribution, n: int, integer: bool) -> list[float]:
+    if dist.values is not None:
+        values = [float(v) for v in dist.values]
+    elif dist.log_uniform is not None:
+        values = np.geomspace(*dist.log_uniform, n).tolist()
+    else:
+        assert dist.uniform is not None
+        values = np.linspace(*dist.uniform, n).tolist()
+    if integer:
+        values = sorted({float(round(v)) for v in values})
+    return values
+
+
+def _draw(dist: Distribution, n: int, rng: np.random.Generator, integer: bool) -> np.ndarray:
+    if dist.values is not None:
+        drawn = rng.choice(np.asarray(dist.values, np.float64), size=n)
+    elif dist.log_uniform is not None:
+        lo, hi = np.log(dist.log_uniform[0]), np.log(dist.log_uniform[1])
+        drawn = np.exp(rng.uniform(lo, hi, size=n))
+    else:
+        assert dist.uniform is not None
+        drawn = rng.uniform(*dist.uniform, size=n)
+    return np.round(drawn) if integer else drawn
+
+
+def candidates(tune: TuneSpec, integers: Collection[str] = ()) -> list[dict[str, float]]:
+    """The candidates of a tune spec. A grid splits ``candidates`` evenly over the ranged
+    parameters (n^k <= candidates; a ``values`` list is used as given); random draws
+    ``candidates`` points from ``seed``, so every run with the same spec gets the same ones."""
+    params = parameters(tune)
+    if tune.method == "random":
+        rng = np.random.default_rng(tune.seed)
+        columns = {k: _draw(d, tune.candidates, rng, k in integers) for k, d in params.items()}
+        return [{k: float(columns[k][i]) for k in params} for i in range(tune.candidates)]
+    ranged = sum(1 for d in params.values() if d.values is None)
+    per_axis = max(1, math.floor(tune.candidates ** (1 / ranged) + 1e-9)) if ranged else 1
+    axes = [_axis(d, per_axis, k in integers) for k, d in params.items()]
+    return [dict(zip(params, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def check_tuning(spec: JobSpec, objective: Objective) -> list[tuple[str, str]]:
+    """What parse_job cannot see from the shape alone: every tuned name is a traced number of
+    its optimizer, every candidate lies in that hyperparameter's range, and the score applies."""
+    errors: list[tuple[str, str]] = []
+    total = 0
+    for i, run in enumerate(spec.runs):
+        tune = run.tune
+        if tune is None:
+            continue
+        where = f"runs[{i}].tune"
+        if not parameters(tune):
+            errors.append((where, 'name at least one hyperparameter, e.g. "learning_rate"'))
+            continue
+        if run.sweep and set(run.sweep) & set(parameters(tune)):
+            both = ", ".join(sorted(set(run.sweep) & set(parameters(tune))))
+            errors.append((where, f"{both} is both swept and tuned"))
+        hypers = {h.name: h for h in optimizers.entry(run.optimizer).hypers}
+        integers = {k for k, h in hypers.items() if h.kind == "integer"}
+        for name in parameters(tune):
+            h = hypers.get(name)
+            if h is None or not h.is_traced or h.kind not in ("number", "integer"):
+                traced = [k for k, v in hypers.items() if v.is_traced and v.kind != "boolean"]
+                errors.append(
+                    (
+                        join_field(where, name),
+                        f"{run.optimizer} has no traced hyperparameter {name!r}; "
+                        f"tunable: {', '.join(traced) or 'none'}",
+                    )
+                )
+        if errors:
+            continue
+        found = candidates(tune, integers)
+        for name in parameters(tune):
+            for value in (min(c[name] for c in found), max(c[name] for c in found)):
+                try:
+                    hypers[name].validate(value, join_field(where, name))
+                except SpecError as exc:  # outside the hyperparameter's range
+                    errors.extend(exc.errors)
+                    break
+        total += len(found) * _copies(spec, i)
+        if tune.score == "distance_to_minimum" and not (objective.vector and objective.minima):
+            errors.append(
+                (join_field(where, "score"), f"{objective.name} has no known minimum to measure to")
+            )
+    if total > MAX_SEARCH_RUNS:
+        errors.append(("runs", f"{total} tuning candidates in all; at most {MAX_SEARCH_RUNS}"))
+    return errors
+
+
+def _copies(spec: JobSpec, index: int) -> int:
+    sweep = spec.runs[index].sweep or {}
+    return math.prod(len(v) for v in sweep.values()) if sweep else 1
+
+
+def plan(job: Job) -> list[Tuning]:
+    """One Tuning per planned run whose spec has ``tune``."""
+    out = []
+    for i, run in enumerate(job.runs):
+        tune = job.spec.runs[run.spec_index].tune
+        if tune is None:
+            continue
+        hypers = optimizers.entry(run.config["optimizer"]).hypers
+        integers = {h.name for h in hypers if h.kind == "integer"}
+        found = tuple(candidates(tune, integers))
+        out.append(Tuning(i, tune, tune.steps or job.spec.steps, found))
+    return out
+
+
+def _with_values(run: PlannedRun, values: Mapping[str, float], label: str) -> PlannedRun:
+    config = dict(run.config)
+    hypers = optimizers.entry(config["optimizer"]).hypers
+    kinds = {h.name: h.kind for h in hypers}
+    config["hyperparameters"] = {
+        **config["hyperparameters"],
+        **{k: int(v) if kinds[k] == "integer" else float(v) for k, v in values.items()},
+    }
+    return dataclasses.replace(run, config=config, label=label)
+
+
+def search_job(job: Job, tunings: Sequence[Tuning], steps: int) -> Job:
+    """The derived job whose runs are the candidates of ``tunings`` (all of ``steps`` steps):
+    no stopping rule, no landscape, records of the first and last step only, so only the
+    search itself is computed (in time-sized chunks a caller can cancel between)."""
+    runs = [
+        _with_values(job.runs[t.run_index], values, f"{t.run_index}:{c}")
+        for t in tunings
+        for c, values in enumerate(t.candidates)
+    ]
+    spec = job.spec.model_copy(
+        update={
+            "steps": steps,
+            "record": RecordSpec(every=steps),
+            "stopping": StoppingSpec(),
+        }
+    )
+    return dataclasses.replace(job, spec=spec, runs=runs)
+
+
+def score(doc: Mapping[str, Any], how: str, objective: Objective) -> float | None:
+    """A candidate's score (lower is better), or None when it cannot win: diverged, or a
+    non-finite value. ``best_loss`` counts the final point as well."""
+    if doc["status"] == "diverged":
+        return None
+    final = doc["final"]["loss"]
+    if how == "final_loss":
+        value = final
+    elif how == "best_loss":
+        losses = [x for x in (doc["best"]["loss"], final) if x is not None]
+        value = min(losses) if losses else None
+    else:
+        point = doc["final"]["params"]
+        if point is None or objective.minima is None:
+            return None
+        x = np.asarray(point, np.float64)
+        value = min(float(np.linalg.norm(x - np.asarray(m))) for m in objective.minima)
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def choose(cands: Sequence[Mapping[str, float]], scores: Sequence[float | None]) -> int | None:
+    """Index of the winner: the lowest finite score; among equal scores the smallest values
+    (in the order the parameters were named), then the first. None when nothing is finite."""
+    ranked = [
+        (s, tuple(c.values()), i)
+        for i, (c, s) in enumerate(zip(cands, scores, strict=True))
+        if s is not None
+    ]
+    return min(ranked)[2] if ranked else None
+
+
+class TunedRunner:
+    """Search, then race: ``chunks()`` yields progress over both phases (so a caller can
+    cancel between chunks of the search too), then ``result()`` is the race's result with a
+    ``tuning`` section on each tuned run."""
+
+    def __init__(self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
+        self.job = job
+        self.chunk_seconds = chunk_seconds
+        self.tunings = plan(job)
+        by_steps: dict[int, list[Tuning]] = {}
+        for t in self.tunings:
+            by_steps.setdefault(t.steps, []).append(t)
+        self.searches = sorted(by_steps.items())
+        self.phase = "search"
+        self.search_ms = 0.0
+        self.scores: dict[int, list[float | None]] = {}
+        self.chosen: dict[int, int | None] = {}
+        self.race: JobRunner | None = None
+        self.timing: dict[str, float] = {}
+
+    def chunks(self) -> Iterator[Progress]:
+        """The search's progress (phase ``tuning`` once compiled), then the race's."""
+        total = sum(s for s, _ in self.searches) + self.job.spec.steps
+        done = 0
+        for steps, tunings in self.searches:
+            t0 = time.perf_counter()
+            runner = JobRunner(search_job(self.job, tunings, steps), self.chunk_seconds)
+            for p in runner.chunks():
+                phase = p.phase if p.phase == "compiling" else "tuning"
+                yield dataclasses.replace(
+                    p, steps_done=done + p.steps_done, steps_total=total, phase=phase
+                )
+            self._score(tunings, runner.result())
+            self.search_ms += (time.perf_counter() - t0) * 1e3
+            done += steps
+        self.phase = "race"
+        self.race = JobRunner(self._race_job(), self.chunk_seconds)
+        for p in self.race.chunks():
+            yield dataclasses.replace(p, steps_done=done + p.steps_done, steps_total=total)
+
+    def _score(self, tunings: Sequence[Tuning], result: Mapping[str, Any]) -> None:
+        docs = iter(result["runs"])
+        for t in tunings:
+            scores = [score(next(docs), t.spec.score, self.job.objective) for _ in t.candidates]
+            self.scores[t.run_index] = scores
+            self.chosen[t.run_index] = choose(t.candidates, scores)
+
+    def _race_job(self) -> Job:
+        runs = list(self.job.runs)
+        for t in self.tunings:
+            winner = self.chosen[t.run_index]
+            if winner is not None:
+                run = runs[t.run_index]
+                runs[t.run_index] = _with_values(run, t.candidates[winner], run.label)
+        return dataclasses.replace(self.job, runs=runs)
+
+    def run(self) -> dict[str, Any]:
+        for _ in self.chunks():
+            pass
+        return self.result()
+
+    def result(self) -> dict[str, Any]:
+        if self.race is None:
+            raise RuntimeError("iterate chunks() to the end first")
+        result = self.race.result()
+        for t in self.tunings:
+            winner = self.chosen[t.run_index]
+            result["runs"][t.run_index]["tuning"] = {
+                "parameters": {
+                    k: d.model_dump(exclude_none=True) for k, d in parameters(t.spec).items()
+                },
+                "method": t.spec.method,
+                "score": t.spec.score,
+                "steps": t.steps,
+                "candidates": [
+                    {"values": dict(c), "score": s}
+                    for c, s in zip(t.candidates, self.scores[t.run_index], strict=True)
+                ],
+                "chosen": dict(t.candidates[winner]) if winner is not None else None,
+                "note": None
+                if winner is not None
+                else "no candidate finished with a finite score: the run kept its own values",
+                "search_ms": round(self.search_ms, 3),
+            }
+        result["timing"]["search_ms"] = round(self.search_ms, 3)
+        return result
+
+
+def runner_for(job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> JobRunner | TunedRunner:
+    """The runner of a parsed job: a TunedRunner when a run has ``tune``, else a JobRunner."""
+    if any(run.tune is not None for run in job.spec.runs):
+        return TunedRunner(job, chunk_seconds)
+    return JobRunner(job, chunk_seconds)

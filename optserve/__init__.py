@@ -1,0 +1,1 @@
+"""optserve's Python client: ``from optserve.client import Client``."""

@@ -1,0 +1,115 @@
+"""Programs belong to groups, not jobs: what a follow-up job compiles, and padded lanes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import optcore
+from optcore.layout import bucket
+from optcore.runner import JobRunner
+from optcore.spec import parse_job
+
+FIGURE1 = json.loads((Path(__file__).parents[2] / "examples" / "figure1.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def figure1() -> dict:
+    return optcore.run(FIGURE1)
+
+
+def compiled(doc: dict) -> int:
+    return optcore.run(doc)["timing"]["programs_compiled"]
+
+
+def test_a_first_job_counts_what_it_compiles(figure1):
+    timing = figure1["timing"]
+    assert timing["programs_compiled"] > 0 or timing["programs_from_disk"] > 0
+    assert set(timing) >= {"compile_ms", "programs_compiled", "run_ms", "landscape_ms"}
+
+
+@pytest.mark.parametrize("steps", [3001, 12345])
+def test_other_step_counts_compile_nothing(figure1, steps):
+    result = optcore.run({**FIGURE1, "steps": steps})
+    assert result["timing"]["programs_compiled"] == 0
+    assert max(run["steps"] for run in result["runs"]) == steps  # gd runs to the limit
+
+
+def test_subsets_and_reorderings_of_the_optimizers_compile_nothing(figure1):
+    runs = FIGURE1["runs"]
+    assert compiled({**FIGURE1, "runs": runs[::-1]}) == 0
+    assert compiled({**FIGURE1, "runs": [runs[4], runs[1]]}) == 0
+    assert compiled({**FIGURE1, "runs": runs[2:5]}) == 0
+
+
+def test_a_reordered_job_gives_each_run_the_same_result(figure1):
+    again = optcore.run({**FIGURE1, "runs": FIGURE1["runs"][::-1]})
+    for a, b in zip(figure1["runs"], again["runs"][::-1], strict=True):
+        assert (a["label"], a["status"], a["steps"]) == (b["label"], b["status"], b["steps"])
+        # the exact path (redone over a call's blocks) may differ from the fast one by an ulp
+        np.testing.assert_allclose(a["trajectory"], b["trajectory"], rtol=1e-6)
+
+
+def sweep(n: int) -> dict:
+    rates = np.geomspace(1e-4, 1e-2, n).tolist()
+    return {
+        "objective": {"name": "rosenbrock"},
+        "runs": [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
+        "steps": 500,
+        "record": {"every": 10},
+    }
+
+
+def test_run_counts_share_a_bucket():
+    assert [bucket(n) for n in (1, 2, 3, 5, 8, 9, 17, 64, 65, 1000, 1017, 1024)] == [
+        1,
+        2,
+        4,
+        8,
+        8,
+        16,
+        24,
+        64,
+        128,
+        1024,
+        1024,
+        1024,
+    ]
+    optcore.run(sweep(20))
+    assert compiled(sweep(23)) == 0  # both in the bucket of 24
+
+
+def test_padded_lanes_change_nothing_and_are_dropped():
+    padded = JobRunner(parse_job(sweep(5)))  # 5 runs in a program of 8 lanes
+    assert padded.groups[0].layout.runs == 8
+    runs = padded.run()["runs"]
+    assert len(runs) == 5
+    full = optcore.run(sweep(8))["runs"]  # the sweep of 8 holds other rates...
+    alone = optcore.run({**sweep(1), "runs": [{"optimizer": "adam", **_rate(runs[3])}]})
+    np.testing.assert_array_equal(runs[3]["loss"], alone["runs"][0]["loss"])
+    np.testing.assert_array_equal(runs[3]["trajectory"], alone["runs"][0]["trajectory"])
+    assert runs[0]["loss"].shape == full[0]["loss"].shape == (51,)
+
+
+def _rate(run: dict) -> dict:
+    return {"hyperparameters": {"learning_rate": run["hyperparameters"]["learning_rate"]}}
+
+
+def test_dumps_writes_the_document_with_nulls_for_non_finite_values():
+    result = optcore.run(
+        {
+            "objective": {"name": "rosenbrock"},
+            "runs": [{"optimizer": "gd", "hyperparameters": {"learning_rate": 0.1}}],
+            "steps": 50,
+        }
+    )
+    wire = json.loads(optcore.dumps(result))
+    assert wire["runs"][0]["status"] == "diverged"
+    in_process = result["runs"][0]["loss"]  # float32: written in float32's shortest form
+    assert [None if v is None else np.float32(v) for v in wire["runs"][0]["loss"]] == [
+        v if np.isfinite(v) else None for v in in_process
+    ]
+    assert wire["runs"][0]["trajectory"][0] == [-1.5, 2.0]
