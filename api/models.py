@@ -118,6 +118,10 @@ class JobStatus(BaseModel):
         None, description="a sharded job's shards (GET /v1/jobs/{id} only)"
     )
     merge_ms: float | None = Field(None, description="a sharded job: time its merge took")
+    batched_with: list[str] | None = Field(
+        None, description="your other jobs that ran in the same program (micro-batching)"
+    )
+    batch_jobs: int | None = Field(None, description="jobs of all owners in that program")
 
 
 class JobPage(BaseModel):

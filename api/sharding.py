@@ -1,9 +1,10 @@
-"""Which jobs the API splits into shards (worker.shards), and how many runs a job may have."""
+"""Which jobs the API splits into shards (worker.shards) or records for batching
+(worker.batching), and how many runs a job may have."""
 
 from __future__ import annotations
 
 from optcore.spec import MAX_RUNS, Job
-from worker import shards
+from worker import batching, shards
 from worker.settings import Settings
 
 from .problems import Problem
@@ -34,3 +35,17 @@ def shard_ranges(parsed: Job, settings: Settings) -> list[tuple[int, int]] | Non
             errors=[{"field": "runs", "message": f"at most {MAX_RUNS:,} runs"}],
         )
     return ranges
+
+
+def batch_entry(
+    parsed: Job, queue: str, sharded: bool, settings: Settings
+) -> tuple[str, str, int] | None:
+    """(list key, structure key, runs) for a job that can run in one program with others of
+    its structure, else None (too big for a batch, sharded, a landscape or a tuning search)."""
+    runs = len(parsed.runs)
+    if sharded or settings.batch_max_runs < 2 or runs >= settings.batch_max_runs:
+        return None
+    from optcore.groups import structure_key
+
+    key = structure_key(parsed)
+    return None if key is None else (batching.list_key(queue, key), key, runs)

@@ -39,24 +39,38 @@ class JobLeased(Exception):
 
 
 class Heartbeat:
-    """Renews an attempt's lease on a unit (job or shard) from a thread while this process
-    lives."""
+    """Renews an attempt's leases from a thread while this process lives: on its unit (job or
+    shard), and on the jobs it runs along in one batch (worker.batching), all under one
+    token. A unit whose lease cannot be renewed (it ended, or went to another attempt) is
+    lost: ``lost`` says so of the attempt's own unit, ``lost_units`` of every one."""
 
     def __init__(self, store: JobStore, job_id: str, token: str, lease_seconds: float):
         self.store, self.job_id, self.token = store, job_id, token  # job_id: the unit
         self.lease_seconds = lease_seconds
-        self.lost = False
+        self.units = [job_id]
+        self.lost_units: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
 
+    @property
+    def lost(self) -> bool:
+        return self.job_id in self.lost_units
+
+    def add(self, units: list[str]) -> None:
+        self.units = [*self.units, *units]
+
     def _beat(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
-            try:
-                if not self.store.renew_lease(self.job_id, self.token, self.lease_seconds):
-                    self.lost = True  # ended, or handed to another attempt
-                    return
-            except redis.RedisError as exc:  # Redis away: the next beat tries again
-                log.warning("job %s: lease not renewed: %s", self.job_id, exc)
+            for unit in self.units:
+                if unit in self.lost_units:
+                    continue
+                try:
+                    if not self.store.renew_lease(unit, self.token, self.lease_seconds):
+                        self.lost_units.add(unit)  # ended, or handed to another attempt
+                except redis.RedisError as exc:  # Redis away: the next beat tries again
+                    log.warning("%s: lease not renewed: %s", unit, exc)
+            if len(self.lost_units) == len(self.units):
+                return
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -120,15 +134,21 @@ def execute(
                 "type": "time_limit",
                 "detail": f"the job ran longer than {settings.task_soft_time_limit} s",
             }
-            store.finish(unit, FAILED, error, token=token)
+            _fail(store, beat, error)
             return FAILED
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
             log.exception("%s failed", unit)
             error = {"reason": "error", "type": type(exc).__name__, "detail": str(exc)}
-            store.finish(unit, FAILED, error, token=token)
+            _fail(store, beat, error)
             return FAILED
+
+
+def _fail(store: JobStore, beat: Heartbeat, error: dict) -> None:
+    """Fail every job the attempt holds: its own, and those batched with it."""
+    for unit in beat.units:
+        store.finish(unit, FAILED, error, token=beat.token)
 
 
 def progress_doc(p: Any) -> dict:
@@ -165,6 +185,12 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
     from optcore.tune import runner_for
 
     job = store.get_job(job_id)
+    if job.get("batch_key") and settings.batch_max_runs > 1:
+        from .batching import run_batch, take
+
+        ids = take(store, job, token, settings)
+        if len(ids) > 1:
+            return run_batch(store, ids, settings, token, beat)
     try:
         runner = runner_for(parse_job(job["spec"]), settings.chunk_seconds)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it

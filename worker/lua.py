@@ -232,6 +232,52 @@ return {tonumber(redis.call('HGET', KEYS[1], 'cancel_requested') or '0'), 'runni
 """
 )
 
+# KEYS: the leader's job hash, the list of queued jobs of its structure, running set, stats.
+# ARGV: now, leader id, key prefix, most runs in all, token, lease ms, worker, pid, queue,
+# deadline, list TTL (s). The leader (already started) takes queued jobs of its structure off
+# the list, oldest first, while their runs fit, and starts each under its own token and
+# lease as this attempt's: canceled, started or ended ones are dropped. Every job taken gets
+# the batch's ids in 'batch'. Returns the ids, the leader first.
+TAKE_BATCH = """
+local function count(field, by) redis.call('HINCRBY', KEYS[4], field, by) end
+redis.call('LREM', KEYS[2], 0, ARGV[2])
+local total = tonumber(redis.call('HGET', KEYS[1], 'batch_runs') or '1')
+local taken = {ARGV[2]}
+while total < tonumber(ARGV[4]) do
+  local id = redis.call('LPOP', KEYS[2])
+  if not id then break end
+  local job = ARGV[3] .. 'job:' .. id
+  if redis.call('HGET', job, 'status') == 'queued'
+     and redis.call('HGET', job, 'cancel_requested') ~= '1' then
+    local runs = tonumber(redis.call('HGET', job, 'batch_runs') or '1')
+    if total + runs > tonumber(ARGV[4]) then
+      redis.call('LPUSH', KEYS[2], id)  -- the next batch's
+      break
+    end
+    total = total + runs
+    taken[#taken + 1] = id
+    redis.call('HINCRBY', job, 'attempts', 1)
+    redis.call('SET', ARGV[3] .. 'lease:' .. id, ARGV[5], 'PX', ARGV[6])
+    redis.call('HSET', job, 'status', 'running', 'token', ARGV[5], 'worker', ARGV[7],
+               'pid', ARGV[8], 'queue', ARGV[9], 'deadline', ARGV[10],
+               'attempt_started_at', ARGV[1])
+    redis.call('HSETNX', job, 'started_at', ARGV[1])
+    redis.call('SADD', KEYS[3], id)
+    count('jobs:queued', -1)
+    count('jobs:running', 1)
+    count('attempts', 1)
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[11]) end
+if #taken > 1 then
+  local ids = cjson.encode(taken)
+  for _, id in ipairs(taken) do redis.call('HSET', ARGV[3] .. 'job:' .. id, 'batch', ids) end
+  count('batches', 1)
+  count('batched_jobs', #taken)
+end
+return taken
+"""
+
 # KEYS: the owner's active set, this minute's rate counter. ARGV: key prefix.
 # The active count is derived from the jobs' states: ended or expired members are dropped.
 ADMIT = """

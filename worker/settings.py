@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         2_000_000_000, ge=1, description="runs x steps above which a job is split into shards"
     )
     max_shards: int = Field(64, ge=2, description="shards of one job at most")
+    batch_max_runs: int = Field(
+        256,
+        ge=1,
+        description="runs of queued jobs of one structure run as one program; 1: no batching",
+    )
     max_sharded_runs: int = Field(
         65_536, ge=1, description="runs (after sweeps) of a sharded job; 4,096 otherwise"
     )

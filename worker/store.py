@@ -190,8 +190,11 @@ class JobStore(IdempotencyKeys):
         spec: dict,
         summary: dict,
         shards: list[tuple[int, int]] | None = None,
+        batch: tuple[str, str, int] | None = None,
     ) -> dict:
-        """Store a queued job; ``shards``: the run ranges it is split into, if it is."""
+        """Store a queued job; ``shards``: the run ranges it is split into, if it is;
+        ``batch``: (list key, structure key, runs) of a job that can be batched with others
+        of its structure (worker.batching)."""
         now = time.time()
         record = {
             "id": job_id,
@@ -205,11 +208,16 @@ class JobStore(IdempotencyKeys):
         }
         if shards:
             record["shards"] = str(len(shards))
+        if batch:
+            record["batch_key"], record["batch_runs"] = batch[1], str(batch[2])
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), mapping=record)
             for k, (lo, hi) in enumerate(shards or []):
                 fields = {"status": QUEUED, "lo": lo, "hi": hi, "runs": hi - lo, "attempts": 0}
                 p.hset(self._shard(f"{job_id}/{k}"), mapping=fields)
+            if batch:
+                p.rpush(batch[0], job_id)
+                p.expire(batch[0], self.result_ttl)
             p.zadd(self._owner(owner), {job_id: now * 1000})
             p.sadd(self._active(owner), job_id)
             p.hincrby(self.STATS, "jobs:queued", 1)

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from optcore import cost
 from optcore.spec import Job, JobSpec, parse_job
-from worker import shards
+from worker import batching, shards
 from worker.settings import Settings
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
 
@@ -217,7 +217,8 @@ def submit_job(
     summary = {**_summary(job, len(parsed.runs)), "queue": queue}
     if ranges:
         summary["shards"] = len(ranges)
-    created = store.create_job(job_id, owner, spec, summary, ranges)
+    batch = sharding.batch_entry(parsed, queue, bool(ranges), settings)
+    created = store.create_job(job_id, owner, spec, summary, ranges, batch)
     try:
         send = request.app.state.celery.send_task
         if ranges:
@@ -309,7 +310,7 @@ def list_jobs(
 def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
     job = _owned(store, job_id, owner)
     _with_retry(response, job)
-    doc = job_doc(job)
+    doc = {**job_doc(job), **batching.shown_batch(store, job)}
     if job.get("shards"):
         doc["shards"] = shards.Shards(store).states(job_id, int(job["shards"]))
         doc["merge_ms"] = float(job["merge_ms"]) if "merge_ms" in job else None

@@ -15,7 +15,7 @@ from optcore import run as run_in_process
 from worker.shards import Shards, unit_of
 
 from .reliability import FAST_RECOVERY, end_events, is_idle
-from .stack import start_stack, store_of, wait_for, wait_until
+from .stack import assert_same_runs, start_stack, store_of, wait_for, wait_until
 
 SHARDS = 8
 SHARD_RUN_STEPS = 16_000  # a 64-run x 2,000-step sweep: 8 shards of 8 runs
@@ -68,8 +68,7 @@ def test_a_sweep_in_eight_shards_equals_the_same_job_unsharded(client):
     sharded = client.get(f"/v1/jobs/{job['id']}/result").json()
     whole = json.loads(dumps(run_in_process(spec)))
     assert len(sharded["runs"]) == 64
-    for ours, reference in zip(sharded["runs"], whole["runs"], strict=True):
-        assert ours == reference, ours["label"]  # every series, label, status and final
+    assert_same_runs(sharded["runs"], whole["runs"])  # every series, label, status, final
     assert sharded["landscape"] == whole["landscape"]  # the grid, computed once
     assert sharded["timing"]["shards"] == SHARDS
 
