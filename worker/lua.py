@@ -235,14 +235,15 @@ return {tonumber(redis.call('HGET', KEYS[1], 'cancel_requested') or '0'), 'runni
 # KEYS: the leader's job hash, the list of queued jobs of its structure, running set, stats.
 # ARGV: now, leader id, key prefix, most runs in all, token, lease ms, worker, pid, queue,
 # deadline, list TTL (s). The leader (already started) takes queued jobs of its structure off
-# the list, oldest first, while their runs fit, and starts each under its own token and
-# lease as this attempt's: canceled, started or ended ones are dropped. Every job taken gets
-# the batch's ids in 'batch'. Returns the ids, the leader first.
+# the list, oldest first, while their runs fit (then back to a power of two of runs in all),
+# and starts each under this attempt's token with its own lease: canceled, started or ended
+# ones are dropped. Every job taken gets the batch's ids in 'batch'. Returns the ids, the
+# leader first.
 TAKE_BATCH = """
 local function count(field, by) redis.call('HINCRBY', KEYS[4], field, by) end
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 local total = tonumber(redis.call('HGET', KEYS[1], 'batch_runs') or '1')
-local taken = {ARGV[2]}
+local taken, sizes = {ARGV[2]}, {total}
 while total < tonumber(ARGV[4]) do
   local id = redis.call('LPOP', KEYS[2])
   if not id then break end
@@ -255,18 +256,29 @@ while total < tonumber(ARGV[4]) do
       break
     end
     total = total + runs
-    taken[#taken + 1] = id
-    redis.call('HINCRBY', job, 'attempts', 1)
-    redis.call('SET', ARGV[3] .. 'lease:' .. id, ARGV[5], 'PX', ARGV[6])
-    redis.call('HSET', job, 'status', 'running', 'token', ARGV[5], 'worker', ARGV[7],
-               'pid', ARGV[8], 'queue', ARGV[9], 'deadline', ARGV[10],
-               'attempt_started_at', ARGV[1])
-    redis.call('HSETNX', job, 'started_at', ARGV[1])
-    redis.call('SADD', KEYS[3], id)
-    count('jobs:queued', -1)
-    count('jobs:running', 1)
-    count('attempts', 1)
+    taken[#taken + 1], sizes[#sizes + 1] = id, runs
   end
+end
+-- a power of two of runs at most: few program widths, each compiled once; the rest wait
+local width = 1
+while width * 2 <= total do width = width * 2 end
+while total > width and #taken > 1 do
+  redis.call('LPUSH', KEYS[2], taken[#taken])
+  total = total - sizes[#sizes]
+  taken[#taken], sizes[#sizes] = nil, nil
+end
+for n = 2, #taken do
+  local job = ARGV[3] .. 'job:' .. taken[n]
+  redis.call('HINCRBY', job, 'attempts', 1)
+  redis.call('SET', ARGV[3] .. 'lease:' .. taken[n], ARGV[5], 'PX', ARGV[6])
+  redis.call('HSET', job, 'status', 'running', 'token', ARGV[5], 'worker', ARGV[7],
+             'pid', ARGV[8], 'queue', ARGV[9], 'deadline', ARGV[10],
+             'attempt_started_at', ARGV[1])
+  redis.call('HSETNX', job, 'started_at', ARGV[1])
+  redis.call('SADD', KEYS[3], taken[n])
+  count('jobs:queued', -1)
+  count('jobs:running', 1)
+  count('attempts', 1)
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[11]) end
 if #taken > 1 then
