@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
+from starlette.responses import Response
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -60,10 +61,15 @@ class StoreCollector:
         requeued = CounterMetricFamily(
             "optserve_jobs_requeued", "Attempts lost and handed out again", labels=["reason"]
         )
+        by_kind: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "jobs": current,
+            "finished": finished,
+            "failed": failed,
+            "requeued": requeued,
+        }
         for name, value in sorted(stats.items()):
             kind, _, label = name.partition(":")
-            family = {"jobs": current, "finished": finished, "failed": failed}.get(kind)
-            family = requeued if kind == "requeued" else family
+            family = by_kind.get(kind)
             if family is not None:
                 family.add_metric([label], value)
         yield current
@@ -88,7 +94,7 @@ class StoreCollector:
 
 
 class MetricsMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")

@@ -8,25 +8,15 @@ there shows up on the wire before it is described here, and a client never break
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# re-exported (the ``as`` form): clients and the API read the states from here
+from worker.states import FINAL_STATES as FINAL_STATES
+from worker.states import JobState as JobState
+
 PlotKind = Literal["contour", "loss", "surface", "landscape"]
-
-
-class JobState(StrEnum):
-    """A job's life: queued, running, then one of the three final states."""
-
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    canceled = "canceled"
-
-
-FINAL_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.canceled})
 
 
 class Open(BaseModel):

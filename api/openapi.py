@@ -105,6 +105,18 @@ def _problems_as_sent(document: dict[str, Any]) -> None:
         schemas.pop(name, None)
 
 
+def _security_as_enforced(document: dict[str, Any], enforced: bool) -> None:
+    """Routes that take the caller's key declare X-API-Key or bearer; an API started without
+    keys (OPTSERVE_API_KEYS empty) asks for none, and its document says so: no requirement, no
+    scheme."""
+    if enforced:
+        return
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            operation.pop("security", None)
+    document.get("components", {}).pop("securitySchemes", None)
+
+
 def install(app: FastAPI) -> None:
     """Serve the document with problem+json error bodies, built once."""
 
@@ -117,6 +129,7 @@ def install(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _problems_as_sent(document)
+            _security_as_enforced(document, enforced=bool(app.state.owners))
             app.openapi_schema = document
         return app.openapi_schema
 

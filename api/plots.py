@@ -17,6 +17,7 @@ import io
 import json
 import math
 import threading
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -35,7 +36,7 @@ class NoData(Exception):
     """The result lacks what this kind of picture needs, or its values cannot be drawn."""
 
 
-def thinned(values: list) -> list:
+def thinned(values: list[Any]) -> list[Any]:
     """At most MAX_POINTS of the items, evenly spread, the first and last kept: taken from
     the list before any conversion, so a long curve costs nothing more than a short one."""
     n = len(values)
@@ -44,7 +45,7 @@ def thinned(values: list) -> list:
     return [values[i] for i in np.unique(np.linspace(0, n - 1, MAX_POINTS).round().astype(int))]
 
 
-def _array(values) -> np.ndarray:
+def _array(values: list[Any]) -> np.ndarray:
     return (
         np.array([np.nan if v is None else v for v in values], dtype=float)
         if values and not isinstance(values[0], list)
@@ -52,7 +53,9 @@ def _array(values) -> np.ndarray:
     )
 
 
-def _grid(result: dict, kinds: tuple[str, ...]):
+def _grid(
+    result: dict[str, Any], kinds: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     land = result.get("landscape")
     if not land or land.get("kind") not in kinds or "y" not in land:
         wanted = " or ".join("grid" if k == "grid2d" else k for k in kinds)
@@ -66,7 +69,7 @@ def _grid(result: dict, kinds: tuple[str, ...]):
     return x, y, _array(land["z"]), land
 
 
-def _positive(z: np.ndarray, already_log: bool):
+def _positive(z: np.ndarray, already_log: bool) -> tuple[np.ndarray, bool]:
     """Values for a log colour scale: above the minimum, floored at its lowest percentile so
     that an exact 0 (the minimum on the grid) does not flatten every other level."""
     if already_log:
@@ -81,11 +84,11 @@ def _positive(z: np.ndarray, already_log: bool):
     return np.where(np.isfinite(shifted), np.maximum(shifted, floor), np.nan), True
 
 
-def _run_label(run: dict) -> str:
+def _run_label(run: dict[str, Any]) -> str:
     return f"{run['label']} ({run['status']})"
 
 
-def _legend(ax: Axes, **kwargs) -> None:
+def _legend(ax: Axes, **kwargs: Any) -> None:
     legend = ax.legend(**kwargs)
     for text in legend.get_texts():
         text.set_parse_math(False)  # "$\frac{" in a label is text, not broken math
@@ -105,7 +108,7 @@ def _set_box(ax: Axes, x: np.ndarray, y: np.ndarray) -> None:
         ax.set_ylim(ylim)
 
 
-def _trajectories(ax, result: dict) -> int:
+def _trajectories(ax: Axes, result: dict[str, Any]) -> int:
     drawn = 0
     for run in result["runs"]:
         path = run.get("trajectory")
@@ -121,7 +124,7 @@ def _trajectories(ax, result: dict) -> int:
     return drawn
 
 
-def _contour(fig, result: dict) -> None:
+def _contour(fig: Figure, result: dict[str, Any]) -> None:
     x, y, z, land = _grid(result, ("grid2d",))
     ax = fig.add_subplot()
     zz, log = _positive(z, land.get("log", False))
@@ -152,7 +155,7 @@ def _contour(fig, result: dict) -> None:
     _legend(ax, loc="best", fontsize=8, framealpha=0.9)
 
 
-def _loss(fig, result: dict) -> None:
+def _loss(fig: Figure, result: dict[str, Any]) -> None:
     ax = fig.add_subplot()
     positive = True
     for run in result["runs"]:
@@ -165,7 +168,7 @@ def _loss(fig, result: dict) -> None:
     _legend(ax, loc="best", fontsize=8)
 
 
-def _surface(fig, result: dict) -> None:
+def _surface(fig: Figure, result: dict[str, Any]) -> None:
     x, y, z, land = _grid(result, ("grid2d", "random", "pca"))
     ax = fig.add_subplot(projection="3d")
     xx, yy = np.meshgrid(x, y)
@@ -186,7 +189,7 @@ def _surface(fig, result: dict) -> None:
     _title(ax, f"Loss surface ({land['kind']}): {result['objective']['name']}")
 
 
-def _landscape(fig, result: dict) -> None:
+def _landscape(fig: Figure, result: dict[str, Any]) -> None:
     x, y, z, land = _grid(result, ("grid2d", "random", "pca"))
     ax = fig.add_subplot()
     shown = z if land.get("log") else np.log(_positive(z, False)[0])
@@ -217,7 +220,7 @@ DRAW = {"contour": _contour, "loss": _loss, "surface": _surface, "landscape": _l
 DRAWING_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
 
 
-def figure(result: dict, kind: str) -> Figure:
+def figure(result: dict[str, Any], kind: str) -> Figure:
     """The picture as a Figure with its own Agg canvas, laid out, not yet rendered."""
     if kind not in DRAW:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
@@ -235,7 +238,7 @@ def figure(result: dict, kind: str) -> Figure:
     return fig
 
 
-def render(result: dict, kind: str, fmt: str = "png") -> bytes:
+def render(result: dict[str, Any], kind: str, fmt: str = "png") -> bytes:
     if fmt not in FORMATS:
         raise ValueError(f"format must be png or svg, not {fmt}")
     out = io.BytesIO()

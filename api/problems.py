@@ -90,15 +90,15 @@ def _loc(loc: tuple) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem):
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(request, exc.status, exc.detail, exc.kind, exc.headers, **exc.extra)
 
     @app.exception_handler(SpecError)
-    async def _spec(request: Request, exc: SpecError):
+    async def _spec(request: Request, exc: SpecError) -> JSONResponse:
         return invalid(request, exc.errors)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for e in exc.errors():
             if e.get("type") == "json_invalid":
@@ -112,7 +112,7 @@ def install(app: FastAPI) -> None:
     for error in REDIS_DOWN:  # BusyLoadingError (Redis restarting) is a ConnectionError too
 
         @app.exception_handler(error)
-        async def _redis_down(request: Request, exc: Exception):
+        async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
             log.warning("Redis unavailable on %s: %s", request.url.path, exc)
             return problem_response(
                 request,
@@ -123,7 +123,7 @@ def install(app: FastAPI) -> None:
             )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the exception after this answer; the connection is not reused.
         return problem_response(
             request,
@@ -134,7 +134,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request))}

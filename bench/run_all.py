@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BENCHES = [
     "bench_speed.py",
+    "bench_first_job.py",
     "bench_runner.py",
     "bench_landscape.py",
     "bench_figure2.py",

@@ -13,7 +13,9 @@ import math
 import operator
 import re
 from collections.abc import Callable
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from .errors import SpecError
@@ -25,7 +27,8 @@ MAX_EXPONENT = 64
 MAX_VARIABLES = 20
 FIELD = "objective.expression"
 
-FUNCTIONS: dict[str, Callable] = {
+Fn = Callable[[jax.Array], jax.Array]  # a compiled (sub)expression of the variables vector
+FUNCTIONS: dict[str, Fn] = {
     "sin": jnp.sin,
     "cos": jnp.cos,
     "tan": jnp.tan,
@@ -36,14 +39,17 @@ FUNCTIONS: dict[str, Callable] = {
     "tanh": jnp.tanh,
 }
 CONSTANTS = {"pi": math.pi, "e": math.e}
-BINARY = {
+BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
     ast.Pow: operator.pow,
 }
-UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 NAMES = {
     ast.Attribute: "attribute access",
     ast.Subscript: "indexing",
@@ -207,12 +213,12 @@ def _constant_value(node: ast.AST) -> float | None:
     return None
 
 
-def _build(node: ast.AST, index: dict[str, int]) -> Callable:
+def _build(node: ast.AST, index: dict[str, int]) -> Fn:
     """The checked tree as closures; ``f(v)`` reads variable i as ``v[i]``."""
     if isinstance(node, ast.Expression):
         return _build(node.body, index)
-    if isinstance(node, ast.Constant):  # arrays, so that 0/0 is NaN, never a Python error
-        value = float(node.value)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        value = float(node.value)  # arrays, so that 0/0 is NaN, never a Python error
         return lambda v: jnp.asarray(value, v.dtype)
     if isinstance(node, ast.Name):
         if node.id in CONSTANTS:
@@ -226,16 +232,18 @@ def _build(node: ast.AST, index: dict[str, int]) -> Callable:
         if exponent is not None and exponent.is_integer():  # x**2: an exact integer power
             k = int(exponent)
             return lambda v: left(v) ** k
-        op, right = BINARY[type(node.op)], _build(node.right, index)
-        return lambda v: op(left(v), right(v))
+        binary, right = BINARY[type(node.op)], _build(node.right, index)
+        return lambda v: binary(left(v), right(v))
     if isinstance(node, ast.UnaryOp):
-        op, operand = UNARY[type(node.op)], _build(node.operand, index)
-        return lambda v: op(operand(v))
-    fn, arg = FUNCTIONS[node.func.id], _build(node.args[0], index)
-    return lambda v: fn(arg(v))
+        unary, operand = UNARY[type(node.op)], _build(node.operand, index)
+        return lambda v: unary(operand(v))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        fn, arg = FUNCTIONS[node.func.id], _build(node.args[0], index)
+        return lambda v: fn(arg(v))
+    raise AssertionError(f"{type(node).__name__} passed the checker")  # _Checker refuses it
 
 
-def compile_expression(text: str, variables: list[str]) -> Callable:
+def compile_expression(text: str, variables: list[str]) -> Callable[[jax.Array, Any], jax.Array]:
     """A function of a vector ``x`` (one entry per variable) built from ``text``, or an
     ``ExpressionError`` that names the construct that is not allowed."""
     variables = check_variables(variables)
@@ -243,7 +251,7 @@ def compile_expression(text: str, variables: list[str]) -> Callable:
     _Checker(variables).visit(tree, 0)
     body = _build(tree, {name: i for i, name in enumerate(variables)})
 
-    def value(x, params=None):
+    def value(x: jax.Array, params: Any = None) -> jax.Array:
         return body(x)
 
     return value

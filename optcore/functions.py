@@ -30,7 +30,7 @@ def _dim(default: int = 2, low: int = 2) -> Hyper:
     )
 
 
-def _safe_sqrt(s):
+def _safe_sqrt(s: jax.Array) -> jax.Array:
     """sqrt with gradient 0 at 0 (Ackley's cone tip) instead of NaN."""
     positive = s > 0
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, 1.0)), 0.0)
@@ -51,7 +51,7 @@ class Definition:
     minimum_value: Callable[[int, Mapping[str, Any]], float | None]
     noise: Callable[[jax.Array, jax.Array, Mapping[str, Any]], jax.Array] | None = None
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "summary": self.summary,
@@ -74,70 +74,72 @@ def _fixed(point: list[float]) -> Callable[[int], list[float]]:
     return lambda d: list(point)
 
 
-def _at(*points: list[float]):
+def _at(*points: list[float]) -> Callable[[int, Mapping[str, Any]], list[list[float]]]:
     return lambda d, p: [list(pt) for pt in points]
 
 
-def _zero(d, p):
+def _zero(d: int, p: Mapping[str, Any]) -> float:
     return 0.0
 
 
 # -- the functions ---------------------------------------------------------------------------
 
 
-def rosenbrock(x, p):
+def rosenbrock(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     return jnp.sum((p["a"] - x[:-1]) ** 2 + p["b"] * (x[1:] - x[:-1] ** 2) ** 2)
 
 
-def _rosenbrock_minima(d, p):
+def _rosenbrock_minima(d: int, p: Mapping[str, Any]) -> list[list[float]] | None:
     if d == 2:
         return [[p["a"], p["a"] ** 2]]
     return [[1.0] * d] if p["a"] == 1.0 else None
 
 
-def beale(x, p):
+def beale(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     u, v = x[0], x[1]
     return (1.5 - u + u * v) ** 2 + (2.25 - u + u * v**2) ** 2 + (2.625 - u + u * v**3) ** 2
 
 
-def booth(x, p):
+def booth(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     return (x[0] + 2 * x[1] - 7) ** 2 + (2 * x[0] + x[1] - 5) ** 2
 
 
-def himmelblau(x, p):
+def himmelblau(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     return (x[0] ** 2 + x[1] - 11) ** 2 + (x[0] + x[1] ** 2 - 7) ** 2
 
 
-def rastrigin(x, p):
-    return p["A"] * x.shape[0] + jnp.sum(x**2 - p["A"] * jnp.cos(TWO_PI * x))
+def rastrigin(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
+    amplitude: float = p["A"]
+    return amplitude * x.shape[0] + jnp.sum(x**2 - amplitude * jnp.cos(TWO_PI * x))
 
 
-def ackley(x, p):
+def ackley(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
+    a: float = p["a"]
     r = _safe_sqrt(jnp.mean(x**2))
-    return -p["a"] * jnp.exp(-p["b"] * r) - jnp.exp(jnp.mean(jnp.cos(p["c"] * x))) + p["a"] + math.e
+    return -a * jnp.exp(-p["b"] * r) - jnp.exp(jnp.mean(jnp.cos(p["c"] * x))) + a + math.e
 
 
-def goldstein_price(x, p):
+def goldstein_price(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     u, v = x[0], x[1]
     first = 1 + (u + v + 1) ** 2 * (19 - 14 * u + 3 * u**2 - 14 * v + 6 * u * v + 3 * v**2)
     second = 30 + (2 * u - 3 * v) ** 2 * (18 - 32 * u + 12 * u**2 + 48 * v - 36 * u * v + 27 * v**2)
     return first * second
 
 
-def styblinski_tang(x, p):
+def styblinski_tang(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     return 0.5 * jnp.sum(x**4 - 16 * x**2 + 5 * x)
 
 
-def six_hump_camel(x, p):
+def six_hump_camel(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     u, v = x[0], x[1]
     return (4 - 2.1 * u**2 + u**4 / 3) * u**2 + u * v + (-4 + 4 * v**2) * v**2
 
 
-def matyas(x, p):
+def matyas(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     return 0.26 * (x[0] ** 2 + x[1] ** 2) - 0.48 * x[0] * x[1]
 
 
-def levi13(x, p):
+def levi13(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     u, v = x[0], x[1]
     s = jnp.sin
     return (
@@ -147,16 +149,16 @@ def levi13(x, p):
     )
 
 
-def curvatures(dim: int, condition: float, dtype=None) -> jax.Array:
+def curvatures(dim: int, condition: float, dtype: Any = None) -> jax.Array:
     """Eigenvalues from 1 to ``condition``, evenly spaced on a log scale."""
     return condition ** (jnp.arange(dim, dtype=dtype) / max(dim - 1, 1))
 
 
-def quadratic(x, p):
+def quadratic(x: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     return 0.5 * jnp.sum(curvatures(x.shape[0], p["condition"], x.dtype) * x**2)
 
 
-def noisy_quadratic_sample(x, key, p):
+def noisy_quadratic_sample(x: jax.Array, key: jax.Array, p: Mapping[str, Any]) -> jax.Array:
     centre = p["noise"] * jax.random.normal(key, x.shape, x.dtype)
     return 0.5 * jnp.sum(curvatures(x.shape[0], p["condition"], x.dtype) * (x - centre) ** 2)
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from .spec import PlannedRun
 
 
-def label_of(name: str, sweep: dict[str, list[Any]], combo: tuple) -> str:
+def label_of(name: str, sweep: dict[str, list[Any]], combo: tuple[Any, ...]) -> str:
     """``name``, or for a sweep's run ``name(key=value, ...)``."""
     if not sweep:
         return name

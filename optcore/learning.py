@@ -86,6 +86,10 @@ SUMMARIES = {
 }
 
 
+Params = dict[str, jax.Array]  # a network's weights: w0, b0, w1, ...
+Data = tuple[np.ndarray, np.ndarray]  # (x, y)
+
+
 @dataclass(frozen=True)
 class LearningObjective:
     """A network, its data and its loss; the runner and the landscapes use it."""
@@ -93,8 +97,8 @@ class LearningObjective:
     name: str
     params: dict[str, Any]  # what the job gave (and the defaults), for the result
     layers: tuple[int, ...]  # in, hidden..., out
-    train: tuple[np.ndarray, np.ndarray]
-    held_out: tuple[np.ndarray, np.ndarray] | None
+    train: Data
+    held_out: Data | None
     classify: bool = False
     batch_size: int | None = None
     data_id: str = field(default="", compare=False)
@@ -116,10 +120,10 @@ class LearningObjective:
     def has_validation(self) -> bool:
         return self.held_out is not None
 
-    def cache_key(self) -> tuple:
+    def cache_key(self) -> tuple[Any, ...]:
         return (self.name, self.layers, self.classify, self.batch_size, self.data_id)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "params": dict(self.params),
@@ -131,9 +135,9 @@ class LearningObjective:
 
     # -- the network ------------------------------------------------------------------
 
-    def init_params(self, key: jax.Array, dtype=jnp.float32) -> dict:
+    def init_params(self, key: jax.Array, dtype: Any = jnp.float32) -> Params:
         """He-uniform kernels (in, out), zero biases, from ``key``."""
-        params = {}
+        params: Params = {}
         keys = jax.random.split(key, len(self.layers) - 1)
         for i, (k, (n_in, n_out)) in enumerate(
             zip(keys, zip(self.layers, self.layers[1:], strict=False), strict=False)
@@ -143,7 +147,7 @@ class LearningObjective:
             params[f"b{i}"] = jnp.zeros((n_out,), dtype)
         return params
 
-    def predict(self, params: dict, x: jax.Array) -> jax.Array:
+    def predict(self, params: Params, x: jax.Array) -> jax.Array:
         n = len(self.layers) - 1
         for i in range(n):
             x = x @ params[f"w{i}"] + params[f"b{i}"]
@@ -151,10 +155,10 @@ class LearningObjective:
                 x = jax.nn.relu(x)
         return x
 
-    def _loss_on(self, params, x, y) -> jax.Array:
+    def _loss_on(self, params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
         return self._loss_of_output(self.predict(params, x), y)
 
-    def _loss_of_output(self, out, y) -> jax.Array:
+    def _loss_of_output(self, out: jax.Array, y: jax.Array) -> jax.Array:
         """Mean loss over the samples (the second-to-last axis of ``out``)."""
         if self.classify:
             logp = jax.nn.log_softmax(out)
@@ -164,23 +168,25 @@ class LearningObjective:
             return -jnp.mean(picked[..., 0], axis=-1)
         return jnp.mean(jnp.sum((out - y) ** 2, axis=-1), axis=-1)
 
-    def _arrays(self, which, dtype):
+    def _arrays(self, which: Data, dtype: Any) -> tuple[jax.Array, jax.Array]:
         x, y = which
         return jnp.asarray(x, dtype), (jnp.asarray(y) if self.classify else jnp.asarray(y, dtype))
 
-    def value(self, params) -> jax.Array:
+    def value(self, params: Params) -> jax.Array:
         """The loss on the whole training set."""
         dtype = jax.tree.leaves(params)[0].dtype
         return self._loss_on(params, *self._arrays(self.train, dtype))
 
-    def validation(self, params) -> jax.Array:
+    def validation(self, params: Params) -> jax.Array:
+        if self.held_out is None:
+            raise ValueError(f"{self.name} holds no validation data")
         dtype = jax.tree.leaves(params)[0].dtype
         return self._loss_on(params, *self._arrays(self.held_out, dtype))
 
-    def loss(self, params, key=None, step=None) -> jax.Array:
+    def loss(self, params: Params, key: jax.Array | None = None, step: Any = None) -> jax.Array:
         """The loss the optimizer sees at ``step``: a minibatch when ``batch_size`` is set,
         the batches of an epoch being a permutation drawn from ``key`` and the epoch."""
-        if not self.stochastic or key is None:
+        if self.batch_size is None or not self.stochastic or key is None:
             return self.value(params)
         dtype = jax.tree.leaves(params)[0].dtype
         x, y = self._arrays(self.train, dtype)
@@ -192,7 +198,7 @@ class LearningObjective:
         return self._loss_on(params, x[rows], y[rows])
 
 
-def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[Data, Data | None]:
     if fraction <= 0:
         return (x, y), None
     order = np.random.default_rng(seed).permutation(len(x))
@@ -243,7 +249,9 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _data(spec: Mapping[str, Any], where: str, classify: bool):
+def _data(
+    spec: Mapping[str, Any], where: str, classify: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
     data = spec.get("data")
     if not isinstance(data, Mapping) or "x" not in data or "y" not in data:
         raise SpecError(join_field(where, "data"), 'needs {"x": n x d numbers, "y": ...}')
@@ -313,7 +321,7 @@ def resolve(spec: Mapping[str, Any], where: str = "objective") -> LearningObject
     return objective
 
 
-def catalog() -> list[dict]:
+def catalog() -> list[dict[str, Any]]:
     out = []
     for name, hypers in PARAMS.items():
         schema = object_schema(hypers)

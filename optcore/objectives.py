@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +18,9 @@ import jax.numpy as jnp
 from .errors import SpecError, join_field
 from .functions import DEFINITIONS, Definition, repeat
 from .optimizers.schema import validate_params
+
+if TYPE_CHECKING:  # learning imports nothing from here, but loads only when asked for
+    from .learning import LearningObjective
 
 
 @runtime_checkable
@@ -62,7 +65,7 @@ class Objective:
     vector = True  # parameters are one vector; a start point applies
     has_validation = False
 
-    def init_params(self, key: jax.Array, dtype=jnp.float32) -> jax.Array:
+    def init_params(self, key: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
         return jnp.asarray(self.start, dtype)
 
     @property
@@ -76,7 +79,7 @@ class Objective:
     def value(self, x: jax.Array) -> jax.Array:
         return self.definition.fn(x, self.params)
 
-    def loss(self, x: jax.Array, key: jax.Array | None = None, step=None) -> jax.Array:
+    def loss(self, x: jax.Array, key: jax.Array | None = None, step: Any = None) -> jax.Array:
         """What the optimizer sees at ``step``; noisy objectives draw from (key, step)."""
         if self.definition.noise is None or key is None:
             return self.value(x)
@@ -99,13 +102,13 @@ class Objective:
     def minimum_value(self) -> float | None:
         return self.definition.minimum_value(self.dim, self.params)
 
-    def cache_key(self) -> tuple:
+    def cache_key(self) -> tuple[Any, ...]:
         frozen = tuple(
             (k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(self.params.items())
         )
         return (self.name, self.dim, frozen)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "params": dict(self.params),
@@ -115,19 +118,22 @@ class Objective:
         }
 
 
+AnyObjective: TypeAlias = "Objective | LearningObjective"  # a test function or a network
+
+
 def names() -> list[str]:
     from . import learning
 
     return [*DEFINITIONS, *learning.PARAMS]
 
 
-def catalog() -> list[dict]:
+def catalog() -> list[dict[str, Any]]:
     from . import learning
 
     return [d.describe() for d in DEFINITIONS.values()] + learning.catalog()
 
 
-def resolve(spec: Mapping[str, Any], where: str = "objective") -> Objective:
+def resolve(spec: Mapping[str, Any], where: str = "objective") -> AnyObjective:
     """Build an objective from ``{"name": ..., "params": {...}}``; errors name the field."""
     if not isinstance(spec, Mapping):
         raise SpecError(where, "must be an object with a 'name'")
@@ -175,5 +181,5 @@ def expression_objective(spec: Mapping[str, Any], where: str = "objective") -> O
     return Objective(definition, params, len(variables))
 
 
-def get(name: str, **params: Any) -> Objective:
+def get(name: str, **params: Any) -> AnyObjective:
     return resolve({"name": name, "params": params})

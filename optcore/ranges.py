@@ -55,7 +55,7 @@ def unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from unrepresentable(item, f"{where}[{i}]")
 
 
-def _finite_numbers(values: list | tuple) -> bool:
+def _finite_numbers(values: list[Any] | tuple[Any, ...]) -> bool:
     """Whether a (nested) list converts to finite floats: a whole data array at once, in C.
     When not, the caller looks item by item for the culprit (strings and booleans are not
     this check's concern: the fields that take numbers refuse them)."""

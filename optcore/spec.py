@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import objectives, optimizers
 from .errors import SpecError, join_field
 from .labels import label_of, unique_labels
-from .objectives import Objective
+from .objectives import AnyObjective, Objective
 from .program import FLAT, NO_SNAPSHOT, VECTOR
 from .ranges import check_box, unrepresentable
 
@@ -75,7 +75,7 @@ class TuneSpec(Strict):
     """Tune a run before it races: every other key is a traced hyperparameter to tune."""
 
     model_config = ConfigDict(extra="allow")
-    __pydantic_extra__: dict[str, Distribution] = Field(init=False)  # type: ignore[assignment]
+    __pydantic_extra__: dict[str, Distribution] = Field(init=False)
 
     candidates: StrictInt = Field(64, ge=1, le=MAX_CANDIDATES, description="candidates to try")
     steps: StrictInt | None = Field(
@@ -167,7 +167,7 @@ class LandscapeSpec(Strict):
 
     @field_validator("resolution")
     @classmethod
-    def _resolution(cls, v):
+    def _resolution(cls, v: int | tuple[int, int]) -> int | tuple[int, int]:
         for n in v if isinstance(v, tuple) else (v,):
             if not 2 <= n <= MAX_RESOLUTION:
                 raise ValueError(f"each axis needs 2 to {MAX_RESOLUTION} points, not {n}")
@@ -234,13 +234,15 @@ class PlannedRun:
     seed: int
     start: list[float]
     spec_index: int
-    variant: tuple = ()  # the swept values that change the program (static ones)
+    variant: tuple[
+        tuple[str, Any], ...
+    ] = ()  # the swept values that change the program (static ones)
 
 
 @dataclass(frozen=True)
 class Job:
     spec: JobSpec
-    objective: Objective
+    objective: AnyObjective
     runs: list[PlannedRun]
 
     @property
@@ -256,7 +258,7 @@ class Job:
         return NO_SNAPSHOT
 
 
-def _field_of(loc: tuple) -> str:
+def _field_of(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         out = f"{out}[{part}]" if isinstance(part, int) else join_field(out, str(part))
@@ -326,7 +328,7 @@ def _check_run_count(spec: JobSpec, max_runs: int) -> None:
         raise SpecError("runs", f"{sum(sizes):,} runs after sweeps; at most {max_runs:,}")
 
 
-def landscape_kind(spec: JobSpec, objective: Objective | Any) -> str | None:
+def landscape_kind(spec: JobSpec, objective: AnyObjective) -> str | None:
     """The landscape's kind as given, else the default for this objective."""
     landscape = spec.record.landscape
     if landscape is None:
@@ -339,7 +341,7 @@ def landscape_kind(spec: JobSpec, objective: Objective | Any) -> str | None:
 MAX_SNAPSHOT_VALUES = 50_000_000
 
 
-def _check_landscape(spec: JobSpec, objective: Objective, n_runs: int) -> list[tuple[str, str]]:
+def _check_landscape(spec: JobSpec, objective: AnyObjective, n_runs: int) -> list[tuple[str, str]]:
     """Settle the landscape's kind and check it fits the objective; returns the errors."""
     landscape = spec.record.landscape
     if landscape is None:
@@ -368,8 +370,10 @@ def _check_landscape(spec: JobSpec, objective: Objective, n_runs: int) -> list[t
     return []
 
 
-def _start(init: InitSpec | None, objective: Objective, where: str, errors) -> list[float]:
-    if not objective.vector:
+def _start(
+    init: InitSpec | None, objective: AnyObjective, where: str, errors: list[tuple[str, str]]
+) -> list[float]:
+    if not isinstance(objective, Objective):  # a network: no start point applies
         if init is not None and init.point is not None:
             errors.append(
                 (
@@ -396,7 +400,7 @@ def _expand(
     run: RunSpec,
     index: int,
     job_seed: int,
-    objective: Objective,
+    objective: AnyObjective,
     job_start: list[float],
     only: range | None = None,
     offset: int = 0,

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import optimizers
 from .errors import SpecError, join_field
-from .objectives import Objective
+from .objectives import AnyObjective
 from .runner import DEFAULT_CHUNK_SECONDS, JobRunner, Progress
 from .spec import Distribution, Job, JobSpec, PlannedRun, RecordSpec, StoppingSpec, TuneSpec
 
@@ -88,7 +88,7 @@ def candidates(tune: TuneSpec, integers: Collection[str] = ()) -> list[dict[str,
     return [dict(zip(params, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
-def check_tuning(spec: JobSpec, objective: Objective) -> list[tuple[str, str]]:
+def check_tuning(spec: JobSpec, objective: AnyObjective) -> list[tuple[str, str]]:
     """What parse_job cannot see from the shape alone: every tuned name is a traced number of
     its optimizer, every candidate lies in that hyperparameter's range, and the score applies."""
     errors: list[tuple[str, str]] = []
@@ -186,7 +186,7 @@ def search_job(job: Job, tunings: Sequence[Tuning], steps: int) -> Job:
     return dataclasses.replace(job, spec=spec, runs=runs)
 
 
-def score(doc: Mapping[str, Any], how: str, objective: Objective) -> float | None:
+def score(doc: Mapping[str, Any], how: str, objective: AnyObjective) -> float | None:
     """A candidate's score (lower is better), or None when it cannot win: diverged, or a
     non-finite value. ``best_loss`` counts the final point as well."""
     if doc["status"] == "diverged":

@@ -18,16 +18,19 @@ job done.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
-from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from redis.typing import EncodableT
 
 from . import lua
-from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
+from .jobs import LOST, Heartbeat, closed_after, invalid_spec, progress_doc, start_jax
 from .settings import Settings
-from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobStore
+from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore, _text
+
+if TYPE_CHECKING:  # optcore imports JAX: only inside a job, never in the Celery parent
+    from optcore.spec import Job, PlannedRun
 
 log = logging.getLogger("optserve.worker")
 
@@ -37,38 +40,38 @@ def list_key(queue: str, structure: str) -> str:
     return f"{PREFIX}batch:{queue}:{structure}"
 
 
-def take(store: JobStore, job: dict, token: str, settings: Settings) -> list[str]:
+def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> list[str]:
     """Start queued jobs of the (started) job's structure under its attempt; all the ids,
     this job's first."""
     script = store.r.register_script(lua.TAKE_BATCH)
     keys = [
         JobStore._job(job["id"]),
-        list_key(job["queue"], job["batch_key"]),
+        list_key(job["queue"] or settings.queue, job["batch_key"] or ""),
         JobStore.RUNNING_SET,
         JobStore.STATS,
     ]
-    args = [
+    args: list[EncodableT] = [
         repr(time.time()),
         job["id"],
         PREFIX,
         settings.batch_max_runs,
         token,
         int(settings.job_lease * 1000),
-        job["worker"],
-        job["pid"],
-        job["queue"],
-        job["deadline"],
+        job["worker"] or "",
+        job["pid"] or "",
+        job["queue"] or settings.queue,
+        job["deadline"] or "0",
         store.result_ttl,
     ]
-    return [i.decode() for i in script(keys=keys, args=args)]
+    return [_text(i) for i in script(keys=keys, args=args)]
 
 
-def shown_batch(store: JobStore, job: dict) -> dict[str, Any]:
+def shown_batch(store: JobStore, job: JobRecord) -> dict[str, Any]:
     """What a job's status shows of its batch: the other jobs of its owner in it (another
     owner's jobs are not named) and how many jobs the program ran."""
-    if "batch" not in job:
+    ids = job["batch"]
+    if not ids:
         return {}
-    ids = json.loads(job["batch"])
     owner = job["owner"].encode()
     others = [i for i in ids if i != job["id"]]
     mine = [i for i in others if store.r.hget(JobStore._job(i), "owner") == owner]
@@ -86,15 +89,20 @@ def run_batch(
     from optcore.runner import JobRunner
     from optcore.spec import Job, parse_job
 
-    jobs, parsed = [], []
+    jobs: list[JobRecord] = []
+    parsed: list[Job] = []
     for job_id in ids:
         job = store.get_job(job_id)
+        if job is None:  # expired since it was taken
+            continue
         try:
             parsed.append(parse_job(job["spec"]))
             jobs.append(job)
         except SpecError as exc:  # validated at submission; a catalog change can refuse it
             store.finish(job_id, FAILED, invalid_spec(exc), token)
-    runs, ranges, specs = [], {}, 0
+    runs: list[PlannedRun] = []
+    ranges: dict[str, tuple[int, int]] = {}
+    specs = 0
     for job, one in zip(jobs, parsed, strict=True):
         # spec_index tells a job's run specs apart (optcore.groups): unique across the jobs
         moved = [dataclasses.replace(r, spec_index=r.spec_index + specs) for r in one.runs]
@@ -106,7 +114,7 @@ def run_batch(
     runner = JobRunner(Job(parsed[0].spec, parsed[0].objective, runs), settings.chunk_seconds)
     log.info("batch of %d jobs, %d runs: %s", len(ranges), len(runs), ",".join(ranges))
     going = dict(ranges)
-    with closing(runner.chunks()) as chunks:
+    with closed_after(runner.chunks()) as chunks:
         for p in chunks:
             for job_id, (lo, hi) in list(going.items()):
                 doc = {**progress_doc(p), "runs_running": min(p.running, hi - lo)}
@@ -118,7 +126,7 @@ def run_batch(
                     del going[job_id]
             if not going:
                 break
-    ended = {job_id: CANCELED for job_id in ranges if job_id not in going}
+    ended: dict[str, str] = {job_id: CANCELED for job_id in ranges if job_id not in going}
     if going:
         result = runner.result()
         for job in jobs:
@@ -128,13 +136,18 @@ def run_batch(
 
 
 def _save(
-    store: JobStore, job: dict, result: dict, runs: tuple[int, int], jobs: int, token: str
+    store: JobStore,
+    job: JobRecord,
+    result: dict[str, Any],
+    runs: tuple[int, int],
+    jobs: int,
+    token: str,
 ) -> str:
     """Store one job's own document (its runs alone) and end it."""
     from optcore import dumps
 
     job_id = job["id"]
-    started = store.get_job(job_id)["started_at"]
+    started = job["started_at"] or job["created_at"]  # set when the batch took it
     timing = {**result["timing"], "batch_jobs": jobs}
     timing["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
     own = {**result, "id": job_id, "runs": result["runs"][runs[0] : runs[1]], "timing": timing}

@@ -15,16 +15,21 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable
-from contextlib import closing
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from .settings import Settings
-from .store import CANCELED, FAILED, SUCCEEDED, Attempt, JobStore
+from .store import CANCELED, FAILED, SUCCEEDED, Attempt, JobRecord, JobStore
 
+if TYPE_CHECKING:  # optcore imports JAX: only inside a job, never in the Celery parent
+    from optcore.runner import JobRunner, Progress
+    from optcore.tune import TunedRunner
+
+T = TypeVar("T")
 log = logging.getLogger("optserve.worker")
 _jax_ready = False
 LOST = "lost"  # this attempt lost the job to another one: it stops without writing
@@ -145,13 +150,13 @@ def execute(
             return FAILED
 
 
-def _fail(store: JobStore, beat: Heartbeat, error: dict) -> None:
+def _fail(store: JobStore, beat: Heartbeat, error: dict[str, Any]) -> None:
     """Fail every job the attempt holds: its own, and those batched with it."""
     for unit in beat.units:
         store.finish(unit, FAILED, error, token=beat.token)
 
 
-def progress_doc(p: Any) -> dict:
+def progress_doc(p: Progress) -> dict[str, Any]:
     return {
         "phase": getattr(p, "phase", "running"),
         "steps_done": p.steps_done,
@@ -185,7 +190,10 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
     from optcore.tune import runner_for
 
     job = store.get_job(job_id)
-    if job.get("batch_key") and settings.batch_max_runs > 1:
+    if job is None:  # expired since it started
+        log.warning("job %s is unknown (expired?): nothing to run", job_id)
+        return "missing"
+    if job["batch_key"] and settings.batch_max_runs > 1:
         from .batching import run_batch, take
 
         ids = take(store, job, token, settings)
@@ -197,7 +205,7 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
         store.finish(job_id, FAILED, invalid_spec(exc), token)
         return FAILED
     # closing(): whatever ends the loop (cancel, time limit, error) also ends the generator
-    with closing(runner.chunks()) as chunks:
+    with closed_after(runner.chunks()) as chunks:
         for p in chunks:
             cancel = store.set_progress(job_id, progress_doc(p))
             if beat.lost:
@@ -210,13 +218,24 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
     return SUCCEEDED if store.finish(job_id, SUCCEEDED, token=token) else LOST
 
 
-def _save_result(store: JobStore, job: dict, runner: Any) -> None:
+@contextmanager
+def closed_after(chunks: Iterator[T]) -> Iterator[Iterator[T]]:
+    """closing() for a runner's chunks, typed as iterators: a generator is closed after."""
+    try:
+        yield chunks
+    finally:
+        if isinstance(chunks, Generator):
+            chunks.close()
+
+
+def _save_result(store: JobStore, job: JobRecord, runner: JobRunner | TunedRunner) -> None:
     """Build the result document and store it (a second attempt never replaces the first)."""
     from optcore import dumps
 
     job_id = job["id"]
     result = runner.result()
     result["id"] = job_id
-    started = store.get_job(job_id)["started_at"]
-    result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
+    started = job["started_at"]  # set once, by the first attempt's start, before `job` was read
+    if started is not None:
+        result["timing"]["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
     store.save_result(job_id, dumps(result))  # a second attempt never replaces the first

@@ -113,7 +113,10 @@ class WorkerDirectory:
         if not fresh and self._cached and now - self._cached[0] < self.max_age:
             return self._cached[1]
         self.client.zremrangebyscore(WORKERS, "-inf", time.time())
-        ids = [i.decode() for i in self.client.zrange(WORKERS, 0, -1)]
+        ids = [
+            i.decode() if isinstance(i, bytes) else str(i)
+            for i in self.client.zrange(WORKERS, 0, -1)
+        ]
         with self.client.pipeline(transaction=False) as p:
             for worker_id in ids:
                 p.hgetall(worker_key(worker_id))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from contextlib import closing
 from typing import Any
 
 import orjson
@@ -32,9 +31,9 @@ import orjson
 from optcore import dumps
 
 from . import lua
-from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
+from .jobs import LOST, Heartbeat, closed_after, invalid_spec, progress_doc, start_jax
 from .settings import Settings
-from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobStore
+from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore, _text
 
 PLANE_LANDSCAPES = {"random", "pca", "interpolation"}
 SHARD_DONE = "shard_done"  # what a shard's task returns when another shard will merge
@@ -93,9 +92,9 @@ class Shards:
 
     def info(self, unit: str) -> dict[str, str]:
         raw = self.r.hgetall(JobStore._shard(unit))
-        return {k.decode(): v.decode() for k, v in raw.items() if k != b"meta"}
+        return {_text(k): _text(v) for k, v in raw.items() if _text(k) != "meta"}
 
-    def states(self, job_id: str, n: int) -> list[dict]:
+    def states(self, job_id: str, n: int) -> list[dict[str, Any]]:
         """What the job's status shows of each shard."""
         out = []
         for k in range(n):
@@ -109,7 +108,9 @@ class Shards:
             )
         return out
 
-    def progress(self, unit: str, token: str, p: Any, runs: int, steps: int, n: int):
+    def progress(
+        self, unit: str, token: str, p: Any, runs: int, steps: int, n: int
+    ) -> tuple[bool, str]:
         """Record this shard's progress and the job's sum; (cancel requested, job status)."""
         doc = progress_doc(p)
         cancel, status = self.store.transition(
@@ -157,7 +158,7 @@ class Shards:
         self.r.delete(*(self._part(unit_of(job_id, k)) for k in range(n)))
 
 
-def merged(job: dict, parts: list[tuple[bytes, bytes]]) -> bytes:
+def merged(job: JobRecord, parts: list[tuple[bytes, bytes]]) -> bytes:
     """The job's result document as JSON bytes: shard 0's document (with its landscape),
     the runs of every shard spliced in run order without decoding them, timings summed."""
     first = orjson.loads(parts[0][0])
@@ -166,7 +167,8 @@ def merged(job: dict, parts: list[tuple[bytes, bytes]]) -> bytes:
         for key, ms in orjson.loads(meta)["timing"].items():
             if key != "landscape_ms":
                 timing[key] = round(timing.get(key, 0.0) + ms, 3)
-    timing["queued_ms"] = round((job["started_at"] - job["created_at"]) * 1e3, 3)
+    started = job["started_at"] or job["created_at"]
+    timing["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
     timing["shards"] = len(parts)
     keys = list(first)
     at = keys.index("runs")
@@ -182,7 +184,9 @@ def run_shard(store: JobStore, unit: str, settings: Settings, token: str, beat: 
     shards = Shards(store)
     job_id, _ = split_unit(unit)
     job = store.get_job(job_id)
-    n = int(job["shards"])
+    if job is None or not job["shards"]:  # expired since it started
+        return "missing"
+    n = job["shards"]
     if not shards.has_result(unit):  # stored by an attempt that died after: not rerun
         status = _compute(store, shards, unit, job, settings, token, beat)
         if status is not None:
@@ -192,9 +196,10 @@ def run_shard(store: JobStore, unit: str, settings: Settings, token: str, beat: 
         return LOST
     if outcome == "done":
         return SHARD_DONE
-    if not store.has_result(job_id):  # else a merge stored it and its process died
+    started = store.get_job(job_id)
+    if started is not None and not store.has_result(job_id):  # else a merge stored it, then died
         t0 = time.perf_counter()
-        store.save_result(job_id, merged(store.get_job(job_id), shards.parts(job_id, n)))
+        store.save_result(job_id, merged(started, shards.parts(job_id, n)))
         store.r.hset(JobStore._job(job_id), "merge_ms", round((time.perf_counter() - t0) * 1e3))
     if not store.finish(unit, SUCCEEDED, token=token):
         return LOST
@@ -206,7 +211,7 @@ def _compute(
     store: JobStore,
     shards: Shards,
     unit: str,
-    job: dict,
+    job: JobRecord,
     settings: Settings,
     token: str,
     beat: Heartbeat,
@@ -229,8 +234,8 @@ def _compute(
         record = parsed.spec.record.model_copy(update={"landscape": None})
         parsed = dataclasses.replace(parsed, spec=parsed.spec.model_copy(update={"record": record}))
     runner = JobRunner(parsed, settings.chunk_seconds)
-    steps, n = parsed.spec.steps, int(job["shards"])
-    with closing(runner.chunks()) as chunks:
+    steps, n = parsed.spec.steps, job["shards"] or 1
+    with closed_after(runner.chunks()) as chunks:
         for p in chunks:
             cancel, status = shards.progress(unit, token, p, hi - lo, steps, n)
             if beat.lost or status != "running":

@@ -27,26 +27,30 @@ import gzip
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 import redis.asyncio
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
 
 from . import lua
 from .idempotency import IdempotencyKeys
+from .states import FINAL_STATES, JobState
 
 PREFIX = "optserve:"
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = (
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "canceled",
+    JobState.queued,
+    JobState.running,
+    JobState.succeeded,
+    JobState.failed,
+    JobState.canceled,
 )
-FINAL = {SUCCEEDED, FAILED, CANCELED}
+FINAL = FINAL_STATES
 GZIP_MAGIC = b"\x1f\x8b"
 EVENTS_KEPT = 10_000
 # Transient errors (Redis restarting, a dropped connection) are retried for about 15 s.
@@ -57,7 +61,86 @@ def _retrying(retries: int) -> Retry:
     return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=retries)
 
 
-def _events_of(reply) -> list[tuple[str, str, dict]]:
+Event = tuple[str, str, dict[str, Any]]  # (stream id, 'progress' | 'end', data)
+
+
+class JobRecord(TypedDict):
+    """A job as the store keeps it (the ``job:{id}`` hash, decoded)."""
+
+    id: str
+    owner: str
+    status: JobState
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    spec: dict[str, Any]
+    summary: dict[str, Any] | None
+    progress: dict[str, Any] | None
+    error: dict[str, Any] | None
+    attempts: int
+    cancel_requested: bool
+    # the latest attempt's (worker.lua START); None until one starts
+    worker: str | None
+    pid: str | None
+    queue: str | None
+    last_lost: str | None  # why the last attempt was lost (worker_lost, time_limit)
+    deadline: str | None  # the latest attempt's hard time limit (epoch s)
+    shards: int | None  # a sharded job's shard count (worker.shards)
+    merge_ms: float | None  # a sharded job: how long its merge took
+    batch_key: str | None  # the structure it can be batched by (worker.batching)
+    batch: list[str] | None  # the jobs of the program it ran in, this one included
+
+
+def _text(value: bytes | str) -> str:
+    """redis-py types replies as bytes | str; the store's clients never decode (bytes)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _raw(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _record(raw: dict[bytes | str, bytes | str]) -> JobRecord:
+    fields = {_text(k): _text(v) for k, v in raw.items()}
+
+    def moment(name: str) -> float | None:
+        return float(fields[name]) if name in fields else None
+
+    def document(name: str) -> Any:
+        return json.loads(fields[name]) if name in fields else None
+
+    return JobRecord(
+        id=fields["id"],
+        owner=fields["owner"],
+        status=JobState(fields["status"]),
+        created_at=float(fields["created_at"]),
+        started_at=moment("started_at"),
+        finished_at=moment("finished_at"),
+        spec=document("spec"),
+        summary=document("summary"),
+        progress=document("progress"),
+        error=document("error"),
+        attempts=int(fields.get("attempts", 0)),
+        cancel_requested=fields.get("cancel_requested") == "1",
+        worker=fields.get("worker"),
+        pid=fields.get("pid"),
+        queue=fields.get("queue"),
+        last_lost=fields.get("last_lost"),
+        deadline=fields.get("deadline"),
+        shards=int(fields["shards"]) if "shards" in fields else None,
+        merge_ms=moment("merge_ms"),
+        batch_key=fields.get("batch_key"),
+        batch=document("batch"),
+    )
+
+
+def _scored(reply: Iterable[Any]) -> list[tuple[str, float]]:
+    """A WITHSCORES reply as (member, score) pairs."""
+    return [(_text(member), float(score)) for member, score in reply]
+
+
+def _events_of(reply: Any) -> list[Event]:
+    """XREAD's reply (RESP2: [[stream, [(id, {field: value})]]]) as events."""
     return [
         (entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
         for _, entries in reply or []
@@ -76,7 +159,7 @@ class EventReader:
             url, decode_responses=False, socket_timeout=block_ms / 1000 + 10
         )
 
-    async def read(self, job_id: str, after: str, block_ms: int) -> list[tuple[str, str, dict]]:
+    async def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         reply = await self.r.xread({JobStore._events(job_id): after}, block=block_ms, count=100)
         return _events_of(reply)
 
@@ -95,7 +178,7 @@ class Attempt:
 
 @dataclass
 class Page:
-    items: list[dict]
+    items: list[JobRecord]
     next_after: tuple[float, str] | None  # (score, id) of the last item when more remain
 
 
@@ -165,7 +248,7 @@ class JobStore(IdempotencyKeys):
     def _shard(unit: str) -> str:
         return f"{PREFIX}shard:{unit}"
 
-    def transition(self, script: Any, unit: str, *args: Any) -> Any:
+    def transition(self, script: Script, unit: str, *args: EncodableT) -> Any:
         """Run a transition script with the keys and leading arguments they all take.
 
         ``unit``: a job id (the job runs as one unit), or ``{id}/{k}``, shard k of the job."""
@@ -178,7 +261,14 @@ class JobStore(IdempotencyKeys):
             self.STATS,
             self._shard(unit) if shard else self._job(job_id),
         ]
-        common = [repr(time.time()), job_id, PREFIX, self.result_ttl, EVENTS_KEPT, unit]
+        common: list[EncodableT] = [
+            repr(time.time()),
+            job_id,
+            PREFIX,
+            self.result_ttl,
+            EVENTS_KEPT,
+            unit,
+        ]
         return script(keys=keys, args=[*common, *args])
 
     # -- jobs ---------------------------------------------------------------------------
@@ -187,16 +277,16 @@ class JobStore(IdempotencyKeys):
         self,
         job_id: str,
         owner: str,
-        spec: dict,
-        summary: dict,
+        spec: dict[str, Any],
+        summary: dict[str, Any],
         shards: list[tuple[int, int]] | None = None,
         batch: tuple[str, str, int] | None = None,
-    ) -> dict:
+    ) -> JobRecord:
         """Store a queued job; ``shards``: the run ranges it is split into, if it is;
         ``batch``: (list key, structure key, runs) of a job that can be batched with others
         of its structure (worker.batching)."""
         now = time.time()
-        record = {
+        record: dict[FieldT, EncodableT] = {
             "id": job_id,
             "owner": owner,
             "status": QUEUED,
@@ -213,7 +303,13 @@ class JobStore(IdempotencyKeys):
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), mapping=record)
             for k, (lo, hi) in enumerate(shards or []):
-                fields = {"status": QUEUED, "lo": lo, "hi": hi, "runs": hi - lo, "attempts": 0}
+                fields: dict[FieldT, EncodableT] = {
+                    "status": QUEUED,
+                    "lo": lo,
+                    "hi": hi,
+                    "runs": hi - lo,
+                    "attempts": 0,
+                }
                 p.hset(self._shard(f"{job_id}/{k}"), mapping=fields)
             if batch:
                 p.rpush(batch[0], job_id)
@@ -224,7 +320,10 @@ class JobStore(IdempotencyKeys):
             p.hincrby(self.STATS, "submitted", 1)
             p.hincrby(self.OWNER_STATS, owner, 1)
             p.execute()
-        return self.get_job(job_id)
+        created = self.get_job(job_id)
+        if created is None:  # only a FLUSHDB racing this very call gets here
+            raise KeyError(f"job {job_id} vanished as it was created")
+        return created
 
     def admit(self, owner: str, max_active: int, per_minute: int) -> tuple[str | None, int]:
         """May ``owner`` submit now? (None, 0), or the limit hit and seconds to wait."""
@@ -237,18 +336,9 @@ class JobStore(IdempotencyKeys):
             return f"at most {max_active} jobs queued or running at once", 5
         return None, 0
 
-    def get_job(self, job_id: str) -> dict | None:
+    def get_job(self, job_id: str) -> JobRecord | None:
         raw = self.r.hgetall(self._job(job_id))
-        if not raw:
-            return None
-        job: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
-        for key in ("created_at", "started_at", "finished_at"):
-            job[key] = float(job[key]) if key in job else None
-        for key in ("spec", "summary", "progress", "error"):
-            job[key] = json.loads(job[key]) if key in job else None
-        job["attempts"] = int(job.get("attempts", 0))
-        job["cancel_requested"] = job.get("cancel_requested") == "1"
-        return job
+        return _record(raw) if raw else None
 
     def job_count(self) -> int:
         return sum(1 for _ in self.r.scan_iter(f"{PREFIX}job:*", count=1000))
@@ -257,29 +347,33 @@ class JobStore(IdempotencyKeys):
         """The owner's jobs, newest first, ``limit`` at a time after the cursor ``after``."""
         key = self._owner(owner)
         if after is None:
-            entries = self.r.zrevrangebyscore(
-                key, "+inf", "-inf", start=0, num=limit + 1, withscores=True
+            entries = _scored(
+                self.r.zrevrangebyscore(
+                    key, "+inf", "-inf", start=0, num=limit + 1, withscores=True
+                )
             )
         else:
             score, last_id = after
             # ties on the score are ordered by member, descending, as ZREVRANGE orders them
             entries = [
                 (m, s)
-                for m, s in self.r.zrevrangebyscore(
-                    key, score, "-inf", start=0, num=limit + 64, withscores=True
+                for m, s in _scored(
+                    self.r.zrevrangebyscore(
+                        key, score, "-inf", start=0, num=limit + 64, withscores=True
+                    )
                 )
-                if s < score or (s == score and m.decode() < last_id)
+                if s < score or (s == score and m < last_id)
             ][: limit + 1]
         items = []
         for member, _score in entries[:limit]:
-            job = self.get_job(member.decode())
+            job = self.get_job(member)
             if job is None:  # expired: drop it from the index
                 self.r.zrem(key, member)
                 continue
             items.append(job)
         more = len(entries) > limit
         last = entries[limit - 1] if more else None
-        return Page(items, (last[1], last[0].decode()) if last else None)
+        return Page(items, (last[1], last[0]) if last else None)
 
     def start(self, unit: str, token: str, attempt: Attempt) -> tuple[str, str]:
         """Begin an attempt of ``unit`` (a job id, or ``{id}/{k}``) holding the lease
@@ -299,7 +393,7 @@ class JobStore(IdempotencyKeys):
         )
         return outcome.decode(), value.decode()
 
-    def set_progress(self, job_id: str, progress: dict) -> bool:
+    def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
         """Record progress (and send it as an event); True when a cancel was requested."""
         data = json.dumps(progress)
         with self.r.pipeline(transaction=True) as p:
@@ -322,7 +416,11 @@ class JobStore(IdempotencyKeys):
         return self.r.hget(self._job(job_id), "cancel_requested") == b"1"
 
     def finish(
-        self, unit: str, status: str, error: dict | None = None, token: str | None = None
+        self,
+        unit: str,
+        status: str,
+        error: dict[str, Any] | None = None,
+        token: str | None = None,
     ) -> bool:
         """End the job of ``unit`` (its id, or one of its shards), once: with ``token``, only
         while that attempt holds the unit; without, any unfinished job (the API's path).
@@ -345,16 +443,19 @@ class JobStore(IdempotencyKeys):
 
     def result_bytes(self, job_id: str) -> bytes | None:
         """The stored bytes: JSON, or gzip-compressed JSON (starts with the gzip magic)."""
-        return self.r.get(self._result(job_id))
+        return _raw(self.r.get(self._result(job_id)))
 
-    def load_result(self, job_id: str) -> dict | None:
+    def load_result(self, job_id: str) -> dict[str, Any] | None:
         data = self.result_bytes(job_id)
         if data is None:
             return None
-        return json.loads(gzip.decompress(data) if data[:2] == GZIP_MAGIC else data)
+        document: dict[str, Any] = json.loads(
+            gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
+        )
+        return document
 
     def plot(self, job_id: str, name: str) -> bytes | None:
-        return self.r.get(f"{PREFIX}plot:{job_id}:{name}")
+        return _raw(self.r.get(f"{PREFIX}plot:{job_id}:{name}"))
 
     def save_plot(self, job_id: str, name: str, data: bytes) -> None:
         """A rendered picture, kept as long as the result it was drawn from."""
@@ -369,7 +470,7 @@ class JobStore(IdempotencyKeys):
 
     def running_units(self) -> list[str]:
         """The running units: job ids, and ``{id}/{k}`` for shards."""
-        return [m.decode() for m in self.r.smembers(self.RUNNING_SET)]
+        return [_text(m) for m in self.r.smembers(self.RUNNING_SET)]
 
     def requeue_if_lost(self, unit: str, max_attempts: int) -> tuple[str, str]:
         """A running unit whose lease expired: ('requeued', queue), ('failed' | 'canceled',
@@ -385,7 +486,7 @@ class JobStore(IdempotencyKeys):
 
     def read_events(
         self, job_id: str, after: str = "0-0", block_ms: int | None = None
-    ) -> list[tuple[str, str, dict]]:
+    ) -> list[Event]:
         """Events after the stream id ``after``: (id, 'progress' | 'end', data)."""
         return _events_of(self.r.xread({self._events(job_id): after}, block=block_ms, count=100))
 
@@ -393,14 +494,15 @@ class JobStore(IdempotencyKeys):
         """A random secret shared by every API process (signs pagination cursors)."""
         key = f"{PREFIX}secret"
         self.r.set(key, os.urandom(32), nx=True)
-        return self.r.get(key)
+        secret = _raw(self.r.get(key))
+        return secret if secret is not None else self.secret()  # deleted in between: again
 
     def stats(self) -> dict[str, int]:
         """The counters the transitions keep: O(1) to read, whatever the number of jobs."""
-        return {k.decode(): int(v) for k, v in self.r.hgetall(self.STATS).items()}
+        return {_text(k): int(v) for k, v in self.r.hgetall(self.STATS).items()}
 
     def owner_stats(self) -> dict[str, int]:
-        return {k.decode(): int(v) for k, v in self.r.hgetall(self.OWNER_STATS).items()}
+        return {_text(k): int(v) for k, v in self.r.hgetall(self.OWNER_STATS).items()}
 
     def queue_length(self, queue: str) -> int:
         return int(self.r.llen(queue))

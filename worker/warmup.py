@@ -1,6 +1,8 @@
 """A warm pool child: JAX configured once, and the common programs compiled in the
-background (each seed optimizer on a 2-D objective with the default records), never ahead
-of a real job: the warm-up compiles one program at a time and waits while a job runs.
+background, never ahead of a real job: the warm-up compiles one program at a time and waits
+while a job runs. Common means each seed optimizer on a 2-D objective in the two layouts most
+jobs use: the README's Figure-1 race (every 10th step, a tolerance, a grid landscape) and the
+default records (every step).
 
 Runs only in pool children (Celery's ``worker_process_init``), never in the Celery parent.
 """
@@ -15,6 +17,13 @@ from .settings import Settings
 log = logging.getLogger("optserve.worker")
 WARM_OBJECTIVE = {"name": "rosenbrock"}
 WARM_STEPS = 1000
+WARM_LAYOUTS: tuple[dict, ...] = (
+    {
+        "stopping": {"tolerance": 1e-9},
+        "record": {"every": 10, "landscape": {"resolution": 101, "bounds": [[-2, 2], [-1, 3]]}},
+    },
+    {},  # the defaults: every step recorded, no stopping rule, no landscape
+)
 
 
 def configure_jax(settings: Settings) -> None:
@@ -31,10 +40,16 @@ def configure_jax(settings: Settings) -> None:
 
 
 def warm_jobs() -> list[dict]:
-    from optcore.optimizers import SEED_ENTRIES
+    from optcore.optimizers.seed_catalog import ENTRIES as SEED_ENTRIES
 
     return [
-        {"objective": WARM_OBJECTIVE, "runs": [{"optimizer": e.name}], "steps": WARM_STEPS}
+        {
+            "objective": WARM_OBJECTIVE,
+            "runs": [{"optimizer": e.name}],
+            "steps": WARM_STEPS,
+            **layout,
+        }
+        for layout in WARM_LAYOUTS
         for e in SEED_ENTRIES
     ]
 
@@ -43,7 +58,7 @@ def warm(jobs: list[dict], stop: threading.Event | None = None) -> int:
     """Compile the programs of ``jobs`` (their groups), a job's worth at a time and only
     while no real job runs; return how many XLA programs it compiled."""
     from optcore import SpecError
-    from optcore.compiled import PRIORITY, CompileCount
+    from optcore.compiled import PRIORITY, CompileCount, counting
     from optcore.runner import JobRunner
     from optcore.spec import parse_job
 
@@ -56,8 +71,13 @@ def warm(jobs: list[dict], stop: threading.Event | None = None) -> int:
             runner = JobRunner(parse_job(doc))
         except SpecError:  # an optimizer that needs more than its defaults: not common
             continue
-        runner.compile()
+        for _ in runner.chunks():  # a short run: its programs, the landscape's too
+            pass
         count.add(runner.count)
+        for group in runner.groups:  # and the exact path, which a stopping rule or a
+            PRIORITY.wait_idle()  # divergence needs: else a first job waits for it
+            with counting(count):
+                group.entry.exact()
     return count.programs
 
 

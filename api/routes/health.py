@@ -7,7 +7,7 @@ import hmac
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..deps import StoreDep
+from ..deps import SettingsDep, StoreDep, WorkersDep
 from ..metrics import COLLECTOR, REGISTRY
 from ..models import Health, Ready
 from ..openapi import problems
@@ -18,8 +18,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> dict:
-    return {"status": "ok"}
+def healthz() -> Health:
+    return Health(status="ok")
 
 
 @router.get(
@@ -27,15 +27,14 @@ def healthz() -> dict:
     response_model=Ready,
     responses=problems(503, s503="Redis or every worker is down"),
 )
-def readyz(request: Request, store: StoreDep) -> dict:
+def readyz(store: StoreDep, directory: WorkersDep) -> Ready:
     retry = {"Retry-After": REDIS_RETRY_AFTER}
     if not store.ping():
         raise Problem(503, "Redis does not answer", kind="not-ready", headers=retry)
-    directory = request.app.state.workers  # live workers, from their heartbeats
-    workers = len(directory.live())
+    workers = len(directory.live())  # live workers, from their heartbeats
     if workers == 0:
         raise Problem(503, "no worker answers", kind="not-ready", headers=retry)
-    return {"status": "ready", "redis": True, "workers": workers, "queues": queues_doc(directory)}
+    return Ready(status="ready", redis=True, workers=workers, queues=queues_doc(directory))
 
 
 @router.get(
@@ -48,10 +47,10 @@ def readyz(request: Request, store: StoreDep) -> dict:
         }
     },
 )
-def metrics(request: Request) -> Response:
+def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus text. Per-key figures only with ``Authorization: Bearer <metrics token>``
     when OPTSERVE_METRICS_TOKEN is set."""
-    token = request.app.state.settings.metrics_token
+    token = settings.metrics_token
     sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     COLLECTOR.tenants.on = bool(token) and hmac.compare_digest(sent.encode(), token.encode())
     try:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
-import hashlib
 import hmac
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -18,15 +16,19 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from optcore import cost
-from optcore.spec import Job, JobSpec, parse_job
+from optcore.spec import JobSpec
 from worker import batching, shards
-from worker.settings import Settings
-from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobStore
+from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobRecord
 
-from .. import sharding
-from ..deps import OwnerDep, SettingsDep, StoreDep
-from ..metrics import JOBS_SUBMITTED
+from ..deps import (
+    CeleryDep,
+    EventsDep,
+    OwnedJob,
+    OwnerDep,
+    SettingsDep,
+    StoreDep,
+    WorkersDep,
+)
 from ..models import JobPage, JobStatus, Result
 from ..openapi import (
     IDEMPOTENT_REPLAYED,
@@ -35,13 +37,10 @@ from ..openapi import (
     event_stream,
     problems,
 )
-from ..placement import place
 from ..problems import Problem
+from ..submission import RETRY_AFTER, Services, submit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-TASK = "optserve.run_job"
-SHARD_TASK = "optserve.run_shard"
-RETRY_AFTER = "1"
 KEEPALIVE_MS = 10_000
 
 
@@ -49,85 +48,33 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
-def job_doc(job: dict) -> dict:
+def job_doc(job: JobRecord) -> JobStatus:
     base = f"/v1/jobs/{job['id']}"
-    return {
-        "id": job["id"],
-        "status": job["status"],
-        "created_at": _iso(job["created_at"]),
-        "started_at": _iso(job["started_at"]),
-        "finished_at": _iso(job["finished_at"]),
-        "attempts": job["attempts"],
-        "cancel_requested": job["cancel_requested"],
-        "progress": job["progress"],
-        "error": job["error"],
-        "summary": job["summary"],
-        "links": {
-            "self": base,
-            "result": f"{base}/result",
-            "events": f"{base}/events",
-            "plot": f"{base}/plot.png?kind=contour",
-        },
-    }
+    return JobStatus.model_validate(
+        {
+            "id": job["id"],
+            "status": job["status"],
+            "created_at": _iso(job["created_at"]),
+            "started_at": _iso(job["started_at"]),
+            "finished_at": _iso(job["finished_at"]),
+            "attempts": job["attempts"],
+            "cancel_requested": job["cancel_requested"],
+            "progress": job["progress"],
+            "error": job["error"],
+            "summary": job["summary"],
+            "links": {
+                "self": base,
+                "result": f"{base}/result",
+                "events": f"{base}/events",
+                "plot": f"{base}/plot.png?kind=contour",
+            },
+        }
+    )
 
 
-def _owned(store: JobStore, job_id: str, owner: str) -> dict:
-    job = store.get_job(job_id)
-    if job is None or job["owner"] != owner:  # another owner's job does not exist for you
-        raise Problem(404, f"no job {job_id}", kind="not-found")
-    return job
-
-
-def _with_retry(response: Response, job: dict) -> None:
+def _with_retry(response: Response, job: JobRecord) -> None:
     if job["status"] not in FINAL:
         response.headers["Retry-After"] = RETRY_AFTER
-
-
-def fingerprint(job: JobSpec) -> str:
-    """What makes two request bodies the same request: their normalised job document."""
-    spec = job.model_dump(mode="json", exclude_none=True)
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-LIMIT_SETTINGS = {
-    "recorded_values": "OPTSERVE_MAX_RECORDED_VALUES",
-    "parameters": "OPTSERVE_MAX_PARAMETERS",
-    "job_flops": "OPTSERVE_MAX_JOB_FLOPS",
-}
-
-
-def _figure(x: float) -> str:
-    return f"{x:,.0f}" if x < 1e9 else f"{x:.3g}"
-
-
-def refuse_costly(parsed: Job, settings: Settings) -> None:
-    """A 422 naming each limit the job passes and the job's figure, before anything is
-    stored: the cost is estimated from the spec, nothing is expanded or run."""
-    limits = cost.Limits(
-        settings.max_recorded_values, settings.max_parameters, settings.max_job_flops
-    )
-    over = cost.overruns(cost.estimate(parsed.spec, parsed.objective), limits)
-    if not over:
-        return
-    messages = [f"over {LIMIT_SETTINGS[o.limit]}={_figure(o.maximum)}: {o.message}" for o in over]
-    raise Problem(
-        422,
-        "; ".join(messages),
-        kind="over-limit",
-        errors=[{"field": o.field, "message": m} for o, m in zip(over, messages, strict=True)],
-        limits=[
-            {"limit": LIMIT_SETTINGS[o.limit], "value": o.value, "maximum": o.maximum} for o in over
-        ],
-    )
-
-
-def _summary(spec: JobSpec, runs: int) -> dict:
-    return {
-        "objective": spec.objective.name or "expression",
-        "runs": runs,
-        "steps": spec.steps,
-        "optimizers": sorted({r.optimizer for r in spec.runs}),
-    }
 
 
 @router.post(
@@ -159,91 +106,29 @@ def _summary(spec: JobSpec, runs: int) -> dict:
     },
 )
 def submit_job(
-    request: Request,
     response: Response,
     owner: OwnerDep,
     store: StoreDep,
     settings: SettingsDep,
+    workers: WorkersDep,
+    celery: CeleryDep,
     job: Annotated[JobSpec, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
-) -> dict:
-    # the catalog checks (SpecError becomes a 422); more runs for a job that will be sharded
-    parsed = parse_job(job, sharding.max_runs(settings))
-    refuse_costly(parsed, settings)
-    ranges = sharding.shard_ranges(parsed, settings)
-    if len(parsed.runs) * job.steps > settings.max_run_steps:
-        raise Problem(
-            422,
-            f"runs x steps = {len(parsed.runs) * job.steps:,} exceeds the limit "
-            f"of {settings.max_run_steps:,}",
-            kind="invalid-job",
-            errors=[{"field": "steps", "message": "too much work for one job"}],
-        )
-    run_steps = len(parsed.runs) * job.steps
-    queue = place(request.app.state.workers, job.device, run_steps, settings.gpu_min_run_steps)
-    spec = job.model_dump(mode="json", exclude_none=True)
-    job_id = uuid.uuid4().hex
-    if idempotency_key is not None:
-        state, first = store.claim_idempotency(owner, idempotency_key, fingerprint(job), job_id)
-        if state == "mismatch":
-            raise Problem(
-                422,
-                "this Idempotency-Key was used with a different request body",
-                kind="idempotency-key-reused",
-            )
-        if state == "in_progress":
-            raise Problem(
-                409,
-                "a request with this Idempotency-Key is still being processed",
-                kind="idempotency-key-in-use",
-                headers={"Retry-After": RETRY_AFTER},
-            )
-        if state == "replay":
-            existing = _owned(store, first, owner)
-            response.headers["Location"] = f"/v1/jobs/{first}"
-            response.headers["Idempotent-Replayed"] = "true"
-            _with_retry(response, existing)
-            return job_doc(existing)
-    limit, wait = store.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
-    if limit is not None:
-        if idempotency_key is not None:
-            store.release_idempotency(owner, idempotency_key)
-        raise Problem(
-            429,
-            f"too many jobs: {limit}; retry in {wait} s",
-            kind="rate-limited",
-            headers={"Retry-After": str(wait)},
-        )
-    summary = {**_summary(job, len(parsed.runs)), "queue": queue}
-    if ranges:
-        summary["shards"] = len(ranges)
-    batch = sharding.batch_entry(parsed, queue, bool(ranges), settings)
-    created = store.create_job(job_id, owner, spec, summary, ranges, batch)
-    try:
-        send = request.app.state.celery.send_task
-        if ranges:
-            for k in range(len(ranges)):
-                send(SHARD_TASK, args=[job_id, k], queue=queue)
-        else:
-            send(TASK, args=[job_id], queue=queue)
-    except Exception as exc:  # the broker is down: nothing may stay half-submitted
-        store.finish(job_id, "failed", {"type": "not_enqueued", "detail": str(exc)})
-        if idempotency_key is not None:
-            store.release_idempotency(owner, idempotency_key)
-        raise Problem(503, "the job queue is unavailable; try again", kind="queue-down") from exc
-    if idempotency_key is not None:
-        store.complete_idempotency(owner, idempotency_key)
-    JOBS_SUBMITTED.inc()
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    _with_retry(response, created)
-    return job_doc(created)
+) -> JobStatus:
+    submitted = submit(Services(store, settings, workers, celery), job, owner, idempotency_key)
+    response.headers["Location"] = f"/v1/jobs/{submitted.job['id']}"
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    _with_retry(response, submitted.job)
+    return job_doc(submitted.job)
 
 
 def _cursor_secret(request: Request) -> bytes:
     state = request.app.state
     if getattr(state, "cursor_secret", None) is None:
         state.cursor_secret = state.store.secret()
-    return state.cursor_secret
+    secret: bytes = state.cursor_secret
+    return secret
 
 
 def _encode_cursor(request: Request, after: tuple[float, str]) -> str:
@@ -284,15 +169,14 @@ def list_jobs(
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> dict:
+) -> JobPage:
     size = min(limit or settings.page_size, settings.max_page_size)
     page = store.list_jobs(owner, size, _decode_cursor(request, cursor) if cursor else None)
-    doc: dict = {"items": [job_doc(j) for j in page.items]}
-    if page.next_after is not None:
-        token = _encode_cursor(request, page.next_after)
-        doc["next_cursor"] = token
-        doc["next"] = f"/v1/jobs?limit={size}&cursor={token}"
-    return doc
+    items = [job_doc(j) for j in page.items]
+    if page.next_after is None:
+        return JobPage(items=items)
+    token = _encode_cursor(request, page.next_after)
+    return JobPage(items=items, next_cursor=token, next=f"/v1/jobs?limit={size}&cursor={token}")
 
 
 @router.get(
@@ -307,14 +191,14 @@ def list_jobs(
         **problems(401, 404),
     },
 )
-def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
-    job = _owned(store, job_id, owner)
+def get_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
     _with_retry(response, job)
-    doc = {**job_doc(job), **batching.shown_batch(store, job)}
-    if job.get("shards"):
-        doc["shards"] = shards.Shards(store).states(job_id, int(job["shards"]))
-        doc["merge_ms"] = float(job["merge_ms"]) if "merge_ms" in job else None
-    return doc
+    doc = job_doc(job)
+    extra = batching.shown_batch(store, job)
+    if job["shards"]:
+        extra["shards"] = shards.Shards(store).states(job["id"], job["shards"])
+        extra["merge_ms"] = job["merge_ms"]
+    return doc.model_copy(update=extra) if extra else doc
 
 
 @router.get(
@@ -333,8 +217,8 @@ def get_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -
         ),
     },
 )
-def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) -> Response:
-    job = _owned(store, job_id, owner)
+def get_result(job: OwnedJob, request: Request, store: StoreDep) -> Response:
+    job_id = job["id"]
     if job["status"] != SUCCEEDED:
         headers = {"Retry-After": RETRY_AFTER} if job["status"] not in FINAL else None
         raise Problem(
@@ -370,16 +254,18 @@ def get_result(job_id: str, request: Request, owner: OwnerDep, store: StoreDep) 
         **problems(401, 404, 409, s409="The job already finished: `job_status` says how"),
     },
 )
-def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep) -> dict:
-    job = _owned(store, job_id, owner)
+def cancel_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
+    job_id = job["id"]
     if job["status"] in FINAL:
         raise Problem(
             409, f"job {job_id} already {job['status']}", kind="finished", job_status=job["status"]
         )
     store.request_cancel(job_id)  # queued: canceled now; running: at its next chunk
-    job = store.get_job(job_id)
-    _with_retry(response, job)
-    return job_doc(job)
+    after = store.get_job(job_id)
+    if after is None:  # expired in between
+        raise Problem(404, f"no job {job_id}", kind="not-found")
+    _with_retry(response, after)
+    return job_doc(after)
 
 
 @router.get(
@@ -395,14 +281,13 @@ def cancel_job(job_id: str, response: Response, owner: OwnerDep, store: StoreDep
     },
 )
 async def job_events(
-    job_id: str,
+    job: OwnedJob,
     request: Request,
-    owner: OwnerDep,
     store: StoreDep,
+    reader: EventsDep,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d+(-\d+)?$")] = None,
 ) -> StreamingResponse:
-    await run_in_threadpool(_owned, store, job_id, owner)
-    reader = request.app.state.events
+    job_id = job["id"]
 
     async def stream() -> AsyncIterator[str]:
         # Ends only with the job's `end` event or the client leaving: a quiet job (queued,
@@ -418,13 +303,13 @@ async def job_events(
                 continue
             if not events:
                 try:
-                    job = await run_in_threadpool(store.get_job, job_id)
+                    now = await run_in_threadpool(store.get_job, job_id)
                 except redis.RedisError:
                     continue
-                if job is None:
+                if now is None:
                     return
-                if job["status"] in FINAL:  # ended, and its events expired
-                    yield f"event: end\ndata: {json.dumps({'status': job['status']})}\n\n"
+                if now["status"] in FINAL:  # ended, and its events expired
+                    yield f"event: end\ndata: {json.dumps({'status': now['status']})}\n\n"
                     return
                 yield ": keep-alive\n\n"
                 continue

@@ -6,24 +6,25 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from worker.store import QUEUED, RUNNING, SUCCEEDED, JobRecord, JobStore
+
 from .. import plots
-from ..deps import OwnerDep, StoreDep
+from ..deps import OwnedJob, StoreDep
 from ..openapi import Responses, binary, problems
 from ..problems import Problem
-from .jobs import _owned
 
 router = APIRouter(prefix="/v1/jobs", tags=["plots"])
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 Kind = Literal["contour", "loss", "surface", "landscape"]
 
 
-def _plot(job_id: str, fmt: str, kind: str, owner: str, store) -> Response:
-    job = _owned(store, job_id, owner)
-    if job["status"] != "succeeded":
+def _plot(job: JobRecord, fmt: str, kind: str, store: JobStore) -> Response:
+    job_id = job["id"]
+    if job["status"] != SUCCEEDED:
         raise Problem(
             409,
             f"job {job_id} is {job['status']}; it has nothing to draw yet"
-            if job["status"] in ("queued", "running")
+            if job["status"] in (QUEUED, RUNNING)
             else f"job {job_id} is {job['status']}; it has no result to draw",
             kind="no-result",
             job_status=job["status"],
@@ -72,9 +73,9 @@ DOC = (
     responses=_responses("image/png"),
 )
 def plot_png(
-    job_id: str, owner: OwnerDep, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
+    job: OwnedJob, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
 ) -> Response:
-    return _plot(job_id, "png", kind, owner, store)
+    return _plot(job, "png", kind, store)
 
 
 @router.get(
@@ -85,6 +86,6 @@ def plot_png(
     responses=_responses("image/svg+xml"),
 )
 def plot_svg(
-    job_id: str, owner: OwnerDep, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
+    job: OwnedJob, store: StoreDep, kind: Annotated[Kind, Query()] = "contour"
 ) -> Response:
-    return _plot(job_id, "svg", kind, owner, store)
+    return _plot(job, "svg", kind, store)

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from api.routes.jobs import fingerprint
+from api.submission import fingerprint
 from optcore.spec import JobSpec
 
 from .stack import FIGURE1, long_job, store_of, wait_for, wait_until

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import optcore
+from optcore.compiled import CACHE
 from optcore.layout import bucket
 from optcore.runner import JobRunner
 from optcore.spec import parse_job
@@ -18,6 +19,7 @@ FIGURE1 = json.loads((Path(__file__).parents[2] / "examples" / "figure1.json").r
 
 @pytest.fixture(scope="module")
 def figure1() -> dict:
+    CACHE.clear()  # another test in this process may have run Figure 1 already
     return optcore.run(FIGURE1)
 
 

@@ -118,8 +118,8 @@ def test_fast_and_exact_paths_agree_on_records_and_best_step():
     assert a["step"] == b["step"]
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-6)
     assert a["best"]["step"] == b["best"]["step"]
-    losses = np.asarray(b["loss"][:-1])  # every step recorded: best is their argmin
-    assert b["best"]["step"] == int(np.argmin(losses))
+    losses = np.asarray(b["loss"])  # every step recorded and the final point: best is their min
+    assert b["best"]["step"] == b["step"][int(np.argmin(losses))]
     assert b["best"]["loss"] == pytest.approx(float(losses.min()), rel=1e-6)
 
 

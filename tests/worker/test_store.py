@@ -3,6 +3,7 @@ TTLs and cancel transitions. (Leases are tested with the reliability work.)"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -13,7 +14,6 @@ import pytest
 import redis
 
 from api.stack import free_port, redis_server_binary
-from optcore import dumps
 from worker import store as store_module
 from worker.store import CANCELED, QUEUED, RUNNING, SUCCEEDED, Attempt, JobStore
 
@@ -170,8 +170,8 @@ def test_events_read_after_an_id_and_end_last(store: JobStore) -> None:
 def test_finished_jobs_and_results_expire_after_the_result_ttl(store: JobStore) -> None:
     job = new_job(store, "j")
     assert job["status"] == QUEUED and store.r.ttl(f"{store_module.PREFIX}job:j") == -1
-    assert store.save_result("j", dumps({"runs": [1.0, 2.0]}))
-    assert not store.save_result("j", dumps({"runs": []}))  # a second attempt never replaces it
+    assert store.save_result("j", b'{"runs":[1.0,2.0]}')
+    assert not store.save_result("j", b'{"runs":[]}')  # a second attempt never replaces it
     store.finish("j", SUCCEEDED)
     for key in ("job:j", "events:j", "result:j"):
         assert 290 <= store.r.ttl(f"{store_module.PREFIX}{key}") <= 300, key
@@ -184,7 +184,7 @@ def test_finished_jobs_and_results_expire_after_the_result_ttl(store: JobStore) 
 def test_large_results_are_stored_gzip_and_read_back(store: JobStore) -> None:
     new_job(store, "j")
     result = {"loss": [float(i) for i in range(2_000)]}
-    store.save_result("j", dumps(result))
+    store.save_result("j", json.dumps(result).encode())
     assert store.result_bytes("j")[:2] == store_module.GZIP_MAGIC
     assert store.load_result("j") == result
 

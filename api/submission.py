@@ -1,0 +1,187 @@
+"""Submitting a job: validate, place, check the Idempotency-Key, admit, store, enqueue, and
+roll back what was stored when the queue refuses. POST /v1/jobs is a thin route over
+``submit``; every refusal is a ``Problem`` (422, 409, 404, 429, 503)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+
+from optcore import cost
+from optcore.spec import Job, JobSpec, parse_job
+from worker.presence import WorkerDirectory
+from worker.settings import Settings
+from worker.store import FAILED, JobRecord, JobStore
+
+from . import sharding
+from .deps import find_owned
+from .metrics import JOBS_SUBMITTED
+from .placement import place
+from .problems import Problem
+
+TASK = "optserve.run_job"  # worker.tasks' name for it (not imported: that builds the worker)
+SHARD_TASK = "optserve.run_shard"
+RETRY_AFTER = "1"
+LIMIT_SETTINGS = {
+    "recorded_values": "OPTSERVE_MAX_RECORDED_VALUES",
+    "parameters": "OPTSERVE_MAX_PARAMETERS",
+    "job_flops": "OPTSERVE_MAX_JOB_FLOPS",
+}
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: JobRecord
+    replayed: bool  # an earlier request with the same Idempotency-Key made it
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a submission talks to."""
+
+    store: JobStore
+    settings: Settings
+    workers: WorkerDirectory
+    celery: Celery
+
+
+def fingerprint(job: JobSpec) -> str:
+    """What makes two request bodies the same request: their normalised job document."""
+    spec = job.model_dump(mode="json", exclude_none=True)
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _figure(x: float) -> str:
+    return f"{x:,.0f}" if x < 1e9 else f"{x:.3g}"
+
+
+def refuse_costly(parsed: Job, settings: Settings) -> None:
+    """A 422 naming each limit the job passes and the job's figure, before anything is
+    stored: the cost is estimated from the spec, nothing is expanded or run."""
+    limits = cost.Limits(
+        settings.max_recorded_values, settings.max_parameters, settings.max_job_flops
+    )
+    over = cost.overruns(cost.estimate(parsed.spec, parsed.objective), limits)
+    if not over:
+        return
+    messages = [f"over {LIMIT_SETTINGS[o.limit]}={_figure(o.maximum)}: {o.message}" for o in over]
+    raise Problem(
+        422,
+        "; ".join(messages),
+        kind="over-limit",
+        errors=[{"field": o.field, "message": m} for o, m in zip(over, messages, strict=True)],
+        limits=[
+            {"limit": LIMIT_SETTINGS[o.limit], "value": o.value, "maximum": o.maximum} for o in over
+        ],
+    )
+
+
+def validate(job: JobSpec, settings: Settings) -> Job:
+    """The catalog checks (SpecError becomes a 422), the cost limits and the work limit.
+    A job of more runs than one program takes is allowed when it will be sharded."""
+    parsed = parse_job(job, sharding.max_runs(settings))
+    refuse_costly(parsed, settings)
+    run_steps = len(parsed.runs) * job.steps
+    if run_steps > settings.max_run_steps:
+        raise Problem(
+            422,
+            f"runs x steps = {run_steps:,} exceeds the limit of {settings.max_run_steps:,}",
+            kind="invalid-job",
+            errors=[{"field": "steps", "message": "too much work for one job"}],
+        )
+    return parsed
+
+
+def _summary(spec: JobSpec, runs: int) -> dict[str, Any]:
+    return {
+        "objective": spec.objective.name or "expression",
+        "runs": runs,
+        "steps": spec.steps,
+        "optimizers": sorted({r.optimizer for r in spec.runs}),
+    }
+
+
+def _claim(store: JobStore, owner: str, key: str, job: JobSpec, job_id: str) -> JobRecord | None:
+    """Claim the Idempotency-Key for ``job_id``: None when this request owns it now, the
+    first request's job when it is a replay; a Problem when the key is in use or reused."""
+    state, first = store.claim_idempotency(owner, key, fingerprint(job), job_id)
+    if state == "mismatch":
+        raise Problem(
+            422,
+            "this Idempotency-Key was used with a different request body",
+            kind="idempotency-key-reused",
+        )
+    if state == "in_progress":
+        raise Problem(
+            409,
+            "a request with this Idempotency-Key is still being processed",
+            kind="idempotency-key-in-use",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    if state == "replay" and first is not None:
+        return find_owned(store, first, owner)
+    return None
+
+
+def _admit(store: JobStore, settings: Settings, owner: str, key: str | None) -> None:
+    """The owner's rate and concurrency limits: a 429, releasing the key, when one is hit."""
+    limit, wait = store.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
+    if limit is None:
+        return
+    if key is not None:
+        store.release_idempotency(owner, key)
+    raise Problem(
+        429,
+        f"too many jobs: {limit}; retry in {wait} s",
+        kind="rate-limited",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _enqueue(
+    services: Services, job_id: str, owner: str, queue: str, key: str | None, shards: int
+) -> None:
+    """Send the job (or each of its ``shards``) to its queue; when the broker refuses, fail
+    the stored job and release the key, so that nothing stays half-submitted (a 503)."""
+    try:
+        if shards:
+            for k in range(shards):
+                services.celery.send_task(SHARD_TASK, args=[job_id, k], queue=queue)
+        else:
+            services.celery.send_task(TASK, args=[job_id], queue=queue)
+    except Exception as exc:  # the broker is down, whatever the transport raises
+        services.store.finish(job_id, FAILED, {"type": "not_enqueued", "detail": str(exc)})
+        if key is not None:
+            services.store.release_idempotency(owner, key)
+        raise Problem(503, "the job queue is unavailable; try again", kind="queue-down") from exc
+
+
+def submit(services: Services, job: JobSpec, owner: str, key: str | None) -> Submitted:
+    """Submit ``job`` for ``owner`` with the Idempotency-Key ``key`` (or none)."""
+    store, settings = services.store, services.settings
+    parsed = validate(job, settings)
+    ranges = sharding.shard_ranges(parsed, settings)
+    run_steps = len(parsed.runs) * job.steps
+    queue = place(services.workers, job.device, run_steps, settings.gpu_min_run_steps)
+    spec = job.model_dump(mode="json", exclude_none=True)
+    job_id = uuid.uuid4().hex
+    if key is not None:
+        existing = _claim(store, owner, key, job, job_id)
+        if existing is not None:
+            return Submitted(existing, replayed=True)
+    _admit(store, settings, owner, key)
+    summary = {**_summary(job, len(parsed.runs)), "queue": queue}
+    if ranges:
+        summary["shards"] = len(ranges)
+    batch = sharding.batch_entry(parsed, queue, bool(ranges), settings)
+    created = store.create_job(job_id, owner, spec, summary, ranges, batch)
+    _enqueue(services, job_id, owner, queue, key, len(ranges or []))
+    if key is not None:
+        store.complete_idempotency(owner, key)
+    JOBS_SUBMITTED.inc()
+    return Submitted(created, replayed=False)

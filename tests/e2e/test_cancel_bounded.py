@@ -1,0 +1,79 @@
+"""Cancel lands within 2 s whatever the job is doing: in a network's steps, where the old
+10,000-step chunk took minutes, and while the landscape is evaluated (the default 1 s chunks)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from .reliability import end_events, is_idle, running_pid
+from .stack import start_stack, store_of, wait_for, wait_until
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("cancel"), chunk_seconds=1.0)
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def client(stack):
+    with httpx.Client(base_url=stack.url, timeout=30) as c:
+        yield c
+
+
+def _started(stack, job_id: str) -> tuple[int, int]:
+    return wait_until(lambda: running_pid(store_of(stack), job_id), 90, "the job to start")
+
+
+def _next_job_succeeds(client: httpx.Client) -> None:
+    small = {"objective": {"name": "rosenbrock"}, "steps": 500, "runs": [{"optimizer": "adam"}]}
+    following = client.post("/v1/jobs", json=small).json()["id"]
+    assert wait_for(client, following, timeout=60)["status"] == "succeeded"
+
+
+def _network_job(hidden: list[int], steps: int, landscape: dict | None = None) -> dict:
+    record: dict = {"every": 100}
+    if landscape is not None:
+        record["landscape"] = landscape
+    return {
+        "objective": {"name": "sine_regression", "params": {"hidden": hidden}},
+        "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": 1e-3}}],
+        "steps": steps,
+        "record": record,
+    }
+
+
+def _cancel_in_phase(stack, client: httpx.Client, job: dict, phase: str) -> None:
+    response = client.post("/v1/jobs", json=job)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    pid, _ = _started(stack, job_id)
+
+    def in_phase() -> bool:
+        progress = client.get(f"/v1/jobs/{job_id}").json()["progress"] or {}
+        return progress.get("phase") == phase
+
+    wait_until(in_phase, 120, f"the {phase} phase")
+    asked = time.monotonic()
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 202
+    done = wait_for(client, job_id, timeout=30)
+    took = time.monotonic() - asked
+    assert done["status"] == "canceled" and took < 2.0, (done["status"], took)
+    wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
+    assert end_events(store_of(stack), job_id) == [{"status": "canceled"}]
+
+
+def test_cancel_lands_within_two_seconds_where_a_step_chunk_would_take_minutes(stack, client):
+    # a 512x512 network: 10,000 steps at a time (the old chunk) take minutes here
+    _cancel_in_phase(stack, client, _network_job([512, 512], 20_000), "running")
+    _next_job_succeeds(client)
+
+
+def test_cancel_lands_within_two_seconds_during_the_landscape(stack, client):
+    plane = {"kind": "random", "resolution": 301}  # tens of seconds of forward passes
+    _cancel_in_phase(stack, client, _network_job([256, 256], 10, plane), "landscape")
+    _next_job_succeeds(client)
