@@ -13,7 +13,9 @@ from .errors import SpecError
 __all__ = ["run", "dumps", "SpecError"]
 
 
-def run(job: Any, *, job_id: str | None = None, chunk_seconds: float | None = None) -> dict:
+def run(
+    job: Any, *, job_id: str | None = None, chunk_seconds: float | None = None
+) -> dict[str, Any]:
     """Run a job document (a dict or a ``JobSpec``) in-process; return the result document,
     with numpy arrays for the per-step series and the landscape grid (``dumps`` writes it)."""
     from .runner import DEFAULT_CHUNK_SECONDS

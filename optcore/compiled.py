@@ -14,9 +14,9 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import jax
+from jax.stages import Compiled
 
 BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 PERSISTENT_HIT = "/jax/compilation_cache/cache_hits"
@@ -50,13 +50,13 @@ _listening = False
 _listen_lock = threading.Lock()
 
 
-def _on_duration(event: str, duration: float, **kwargs: Any) -> None:
+def _on_duration(event: str, duration_secs: float, **kwargs: str | int) -> None:
     count = getattr(_local, "count", None)
     if count is not None and event == BACKEND_COMPILE:
         count.requests += 1
 
 
-def _on_event(event: str, **kwargs: Any) -> None:
+def _on_event(event: str, **kwargs: str | int) -> None:
     count = getattr(_local, "count", None)
     if count is None:
         return
@@ -87,11 +87,11 @@ def counting(count: CompileCount) -> Iterator[CompileCount]:
 class Entry:
     """A group's compiled programs and what the host loop learnt about their speed."""
 
-    init: Any
-    fast: Any
-    exact_build: Callable[[], Any]
+    init: Compiled
+    fast: Compiled
+    exact_build: Callable[[], Compiled]
     seconds_per_block: float | None = None  # measured on the first calls, for chunk sizes
-    _exact: Future | None = None
+    _exact: Future[Compiled] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def prepare_exact(self) -> None:
@@ -100,7 +100,7 @@ class Entry:
             if self._exact is None:
                 self._exact = _BACKGROUND.submit(self.exact_build)
 
-    def exact(self) -> Any:
+    def exact(self) -> Compiled:
         """The exact path, compiled the first time a call needs it (or waited for)."""
         with self._lock:
             if self._exact is None:

@@ -8,7 +8,7 @@ a job it carries.
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,77 +18,72 @@ import jax.numpy as jnp
 import optax
 
 from . import optimizers
-from .objectives import Objective
+from .objectives import AnyObjective
+from .optimizers.config import FrozenConfig, Path, freeze
+from .trees import Axes, PyTree, Values, ValueShapes
 
 if TYPE_CHECKING:
     from .spec import Job, PlannedRun
-
-TRACED = "<traced>"
 
 
 @dataclass(frozen=True)
 class Group:
     """Runs that share one optimizer structure."""
 
-    template: dict  # the config with traced numbers replaced by TRACED
-    paths: tuple[tuple[str, ...], ...]
+    template: FrozenConfig  # the config with traced numbers blanked (config.TRACED)
+    paths: tuple[Path, ...]
     members: tuple[int, ...]  # indices into the job's runs
     varying: tuple[bool, ...]  # per path: differs between members (else one shared value)
 
     @property
-    def key(self) -> tuple:
-        return json.dumps(self.template, sort_keys=True), self.varying
+    def key(self) -> tuple[FrozenConfig, tuple[bool, ...]]:
+        return self.template, self.varying
 
 
-def with_value(config: dict, path: tuple[str, ...], value) -> dict:
-    head, *rest = path
-    out = dict(config)
-    out[head] = value if not rest else with_value(config[head], tuple(rest), value)
-    return out
-
-
-def optimizer_of(group: Group, values) -> optax.GradientTransformationExtraArgs:
+def optimizer_of(group: Group, values: Values) -> optax.GradientTransformationExtraArgs:
     """The group's optimizer with traced numbers: ``values = (shared, varying)``.
 
     Shared values are the same for every run of the group and are passed unbatched, so work
     that depends only on them (Adam's bias correction b2**t) is done once, not once per run.
     """
     shared, varying = values
-    config, s, v = group.template, 0, 0
+    filled: dict[Path, jax.Array] = {}
+    s, v = 0, 0
     for path, varies in zip(group.paths, group.varying, strict=True):
         if varies:
-            config, v = with_value(config, path, varying[v]), v + 1
+            filled[path], v = varying[v], v + 1
         else:
-            config, s = with_value(config, path, shared[s]), s + 1
-    return optax.with_extra_args_support(optimizers.build(config))
+            filled[path], s = shared[s], s + 1
+    return optax.with_extra_args_support(optimizers.build(group.template.fill(filled)))
 
 
 VALUE_AXES = (None, 0)  # vmap axes of (shared, varying)
 
 
-def select_runs(mask: jax.Array, new, old, axes):
+def select_runs(mask: jax.Array, new: PyTree, old: PyTree, axes: Axes) -> PyTree:
     """Per run: the new pytree where mask, else the old; leaves shared by the group (axis
     None, such as step counts, which advance in lockstep) are always the new."""
 
-    def leaf(a, b):
+    def leaf(a: jax.Array, b: jax.Array) -> jax.Array:
         return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
 
-    def pick(axis, a, b):  # an axis may stand for a whole subtree (the params)
+    # an axis may stand for a whole subtree (the params)
+    def pick(axis: int | None, a: PyTree, b: PyTree) -> PyTree:
         return a if axis is None else jax.tree.map(leaf, a, b)
 
     return jax.tree.map(pick, axes, new, old, is_leaf=lambda x: x is None)
 
 
-def _depends(fn, args, batched: list[bool]) -> list[bool]:
+def _depends(fn: Callable[..., Any], args: Sequence[Any], batched: list[bool]) -> list[bool]:
     """Which outputs of ``fn(*args)`` depend on the batched inputs (flattened order).
 
     A forward pass over the jaxpr that counts an equation's outputs as dependent when any
     input is: conservative, so it may say batched where a value is shared, never the reverse.
     """
     closed = jax.make_jaxpr(fn)(*args)
-    dep: dict[Any, bool] = dict(zip(closed.jaxpr.invars, batched, strict=True))
+    dep: dict[jax.extend.core.Var, bool] = dict(zip(closed.jaxpr.invars, batched, strict=True))
 
-    def of(v) -> bool:
+    def of(v: jax.extend.core.Var | jax.extend.core.Literal) -> bool:
         return not isinstance(v, jax.extend.core.Literal) and dep.get(v, False)
 
     for eqn in closed.jaxpr.eqns:
@@ -98,12 +93,12 @@ def _depends(fn, args, batched: list[bool]) -> list[bool]:
     return [of(v) for v in closed.jaxpr.outvars]
 
 
-def state_axes(group: Group, objective: Objective, values, x0):
+def state_axes(group: Group, objective: AnyObjective, values: ValueShapes, x0: PyTree) -> Axes:
     """vmap axes of the optimizer state: 0 for per-run leaves, None for leaves shared by the
     group, such as step counts. Shared counts keep bias corrections (powers) scalar.
     ``values`` is one run's (shared, varying); ``x0`` one run's params (shapes suffice)."""
 
-    def init(v, x):
+    def init(v: Values, x: PyTree) -> PyTree:
         return optimizer_of(group, v).init(x)
 
     state = jax.eval_shape(init, values, x0)
@@ -113,9 +108,9 @@ def state_axes(group: Group, objective: Objective, values, x0):
     batched = _depends(init, (values, x0), value_flags + [True] * per_run)
     loss = jax.ShapeDtypeStruct((), jax.tree.leaves(x0)[0].dtype)
 
-    def update(v, x, g, value, *st):
+    def update(v: Values, x: PyTree, g: PyTree, value: jax.Array, *st: jax.Array) -> PyTree:
         return optimizer_of(group, v).update(
-            g, treedef.unflatten(st), x, value=value, grad=g, value_fn=objective.value
+            g, jax.tree.unflatten(treedef, st), x, value=value, grad=g, value_fn=objective.value
         )[1]
 
     while True:  # the state's own leaves feed back: iterate to a fixed point
@@ -123,45 +118,33 @@ def state_axes(group: Group, objective: Objective, values, x0):
         new = _depends(update, (values, x0, x0, loss, *leaves), flags)
         merged = [a or b for a, b in zip(batched, new, strict=True)]
         if merged == batched:
-            return treedef.unflatten([0 if b else None for b in batched])
+            return jax.tree.unflatten(treedef, [0 if b else None for b in batched])
         batched = merged
 
 
-def value_at(config: dict, path: tuple[str, ...]):
+def value_at(config: Mapping[str, Any], path: Path) -> Any:
+    value: Any = config
     for part in path:
-        config = config[part]
-    return config
-
-
-def _frozen(config: Any, traced: set, path: tuple = ()) -> Any:
-    """A hashable copy of a config with its traced numbers blanked: the group's identity."""
-    if path in traced:
-        return TRACED
-    if isinstance(config, dict):
-        return tuple((k, _frozen(v, traced, (*path, k))) for k, v in sorted(config.items()))
-    if isinstance(config, list):
-        return tuple(_frozen(v, traced, path) for v in config)
-    return config
+        value = value[part]
+    return value
 
 
 def group_runs(runs: list[PlannedRun]) -> list[Group]:
     """Runs grouped by optimizer structure: the config with its traced numbers blanked."""
-    members: dict[Any, list[int]] = {}
-    first: dict[Any, tuple[dict, tuple]] = {}
-    known: dict[tuple, Any] = {}  # runs of one sweep share a structure unless `variant` differs
+    members: dict[FrozenConfig, list[int]] = {}
+    paths_of: dict[FrozenConfig, tuple[Path, ...]] = {}
+    # runs of one sweep share a structure unless `variant` differs
+    known: dict[tuple[int, tuple[tuple[str, Any], ...]], FrozenConfig] = {}
     for i, run in enumerate(runs):
         if (run.spec_index, run.variant) not in known:
             paths = tuple(optimizers.traced_paths(run.config))
-            key = _frozen(run.config, set(paths))
+            key = freeze(run.config).blank(paths)
             known[run.spec_index, run.variant] = key
-            first.setdefault(key, (run.config, paths))
+            paths_of.setdefault(key, paths)
         members.setdefault(known[run.spec_index, run.variant], []).append(i)
     groups = []
-    for key, idx in members.items():
-        config, paths = first[key]
-        template = config
-        for path in paths:
-            template = with_value(template, path, TRACED)
+    for template, idx in members.items():
+        paths = paths_of[template]
         varying = tuple(len({value_at(runs[i].config, p) for i in idx}) > 1 for p in paths)
         groups.append(Group(template, paths, tuple(idx), varying))
     return groups
@@ -176,7 +159,7 @@ def structure_key(job: Job) -> str | None:
     spec = job.spec
     if spec.record.landscape is not None or any(run.tune is not None for run in spec.runs):
         return None
-    templates = sorted(json.dumps(g.template, sort_keys=True) for g in group_runs(job.runs))
+    templates = sorted(repr(g.template) for g in group_runs(job.runs))  # sorted fields
     parts = (
         job.objective.cache_key(),
         templates,

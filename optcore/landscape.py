@@ -10,27 +10,36 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from functools import partial
+from typing import Any, TypeAlias, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import NDArray
 
-from .objectives import Objective
+from .objectives import AnyObjective, Objective
 from .program import first_params
 from .results import finite
-from .spec import Job
+from .spec import Job, LandscapeSpec
+from .trees import PyTree
 
 CHUNK_POINTS = 1 << 10  # points of a cheap objective under one vmap
 CACHE_FLOATS = 1 << 15  # activations of one vmap over a network's plane: 128 KiB
 CALL_FLOPS = 5e7  # estimated work of one call of a network's plane: a few ms here
 MAX_ROWS = 16
 
-_PIECES: dict[tuple, tuple[Callable, int, int]] = {}
+FloatArray: TypeAlias = NDArray[np.floating[Any]]
+Axis: TypeAlias = Sequence[float] | FloatArray  # the coefficients of a direction
+Bounds: TypeAlias = Sequence[Sequence[float]]  # [[xmin, xmax], [ymin, ymax]]
+# (center, d1, d2, a [rows, width], b [rows, width]) -> values [rows, width]
+Piece: TypeAlias = Callable[[PyTree, PyTree, PyTree, FloatArray, FloatArray], jax.Array]
+
+_PIECES: dict[tuple[Hashable, ...], tuple[Piece, int, int]] = {}
 
 
-def _piece_fn(objective: Objective, dtype: str) -> tuple[Callable, int, int]:
+def _piece_fn(objective: AnyObjective, dtype: str) -> tuple[Piece, int, int]:
     """(jit(values at center + a d1 + b d2 for a [rows, width] of (a, b)), rows, width).
 
     A network's point is a whole forward pass: vmaps of a few points whose activations fit
@@ -38,22 +47,21 @@ def _piece_fn(objective: Objective, dtype: str) -> tuple[Callable, int, int]:
     key = (objective.cache_key(), dtype)
     if key in _PIECES:
         return _PIECES[key]
-    layers = getattr(objective, "layers", None)
-    if layers is None:
+    if isinstance(objective, Objective):  # a test function: no layers
         width, rows = CHUNK_POINTS, MAX_ROWS
     else:
         samples = len(objective.train[0])
-        width = int(max(1, CACHE_FLOATS // max(1, samples * max(layers))))
+        width = int(max(1, CACHE_FLOATS // max(1, samples * max(objective.layers))))
         per_point = 2.0 * objective.dim * samples
         rows = int(max(1, min(MAX_ROWS, CALL_FLOPS // (per_point * width))))
 
-    def at(center, d1, d2, a, b):
+    def at(center: PyTree, d1: PyTree, d2: PyTree, a: jax.Array, b: jax.Array) -> jax.Array:
         params = jax.tree.map(lambda c, u, v: c + a * u + b * v, center, d1, d2)
         return objective.value(params)
 
-    def piece(center, d1, d2, a, b):
+    def piece(center: PyTree, d1: PyTree, d2: PyTree, a: jax.Array, b: jax.Array) -> jax.Array:
         batch = jax.vmap(at, in_axes=(None, None, None, 0, 0))
-        return jax.lax.map(lambda ab: batch(center, d1, d2, ab[0], ab[1]), (a, b))
+        return cast(jax.Array, jax.lax.map(lambda ab: batch(center, d1, d2, ab[0], ab[1]), (a, b)))
 
     _PIECES[key] = (jax.jit(piece), rows, width)
     return _PIECES[key]
@@ -62,9 +70,18 @@ def _piece_fn(objective: Objective, dtype: str) -> tuple[Callable, int, int]:
 class PointEvaluation:
     """z[i][j] = value(center + xs[j] d1 + ys[i] d2), a piece at a time."""
 
-    def __init__(self, objective: Objective, center, d1, d2, xs, ys, dtype: str):
+    def __init__(
+        self,
+        objective: AnyObjective,
+        center: PyTree,
+        d1: PyTree,
+        d2: PyTree,
+        xs: Axis,
+        ys: Axis,
+        dtype: str,
+    ) -> None:
         self.x64 = dtype == "float64"
-        self.dt = np.float64 if self.x64 else np.float32
+        self.dt: type[np.floating[Any]] = np.float64 if self.x64 else np.float32
         self.fn, rows, width = _piece_fn(objective, dtype)
         self.shape = (len(ys), len(xs))
         self.total = len(ys) * len(xs)
@@ -73,9 +90,9 @@ class PointEvaluation:
         pad = (-self.total) % per_call
         self.a = np.concatenate([aa.ravel(), np.zeros(pad, self.dt)]).reshape(-1, rows, width)
         self.b = np.concatenate([bb.ravel(), np.zeros(pad, self.dt)]).reshape(-1, rows, width)
-        cast = partial(jax.tree.map, lambda t: np.asarray(t, self.dt))
-        self.plane = (cast(center), cast(d1), cast(d2))
-        self.z: list[np.ndarray] = []
+        in_dtype = partial(jax.tree.map, lambda t: np.asarray(t, self.dt))
+        self.plane = (in_dtype(center), in_dtype(d1), in_dtype(d2))
+        self.z: list[NDArray[Any]] = []
         self.seconds_per_call: float | None = None
 
     @property
@@ -84,7 +101,7 @@ class PointEvaluation:
 
     @property
     def points_done(self) -> int:
-        return min(self.total, len(self.z) * self.a[0].size)
+        return min(self.total, len(self.z) * int(self.a[0].size))
 
     def advance(self, seconds: float) -> None:
         """Evaluate pieces for about ``seconds`` (at least one)."""
@@ -102,26 +119,30 @@ class PointEvaluation:
         left = (len(self.a) - len(self.z)) * (self.seconds_per_call or 0.0)
         return math.ceil(left / seconds)
 
-    def values(self) -> np.ndarray:
+    def values(self) -> NDArray[Any]:
         while not self.done:
             self.advance(float("inf"))
         z = np.concatenate([c.ravel() for c in self.z])[: self.total]
         return z.reshape(self.shape)
 
 
-def _axes(bounds, shape: tuple[int, int], dtype: str) -> tuple[np.ndarray, np.ndarray]:
+def _axes(bounds: Bounds, shape: tuple[int, int], dtype: str) -> tuple[FloatArray, FloatArray]:
     dt = np.float64 if dtype == "float64" else np.float32
     (x0, x1), (y0, y1) = bounds
     return np.linspace(x0, x1, shape[0]).astype(dt), np.linspace(y0, y1, shape[1]).astype(dt)
 
 
-def _grid_evaluation(objective: Objective, bounds, shape, dtype: str):
+def _grid_evaluation(
+    objective: AnyObjective, bounds: Bounds, shape: tuple[int, int], dtype: str
+) -> tuple[FloatArray, FloatArray, PointEvaluation]:
     xs, ys = _axes(bounds, shape, dtype)
     basis = np.eye(2)
     return xs, ys, PointEvaluation(objective, np.zeros(2), basis[0], basis[1], xs, ys, dtype)
 
 
-def grid2d(objective: Objective, bounds, shape: tuple[int, int], dtype: str = "float32"):
+def grid2d(
+    objective: AnyObjective, bounds: Bounds, shape: tuple[int, int], dtype: str = "float32"
+) -> tuple[FloatArray, FloatArray, NDArray[Any]]:
     """The objective over a box: returns ``(x, y, z)`` numpy arrays, z of shape (ny, nx)."""
     xs, ys, evaluation = _grid_evaluation(objective, bounds, shape, dtype)
     return xs, ys, evaluation.values()
@@ -130,7 +151,9 @@ def grid2d(objective: Objective, bounds, shape: tuple[int, int], dtype: str = "f
 class JobLandscape:
     """A job's landscape, evaluated piece by piece, then its document."""
 
-    def __init__(self, evaluation: PointEvaluation, finish: Callable[[np.ndarray], dict]):
+    def __init__(
+        self, evaluation: PointEvaluation, finish: Callable[[NDArray[Any]], dict[str, Any]]
+    ) -> None:
         self.evaluation = evaluation
         self.finish = finish
         self.total = evaluation.total
@@ -149,22 +172,36 @@ class JobLandscape:
     def chunks_left(self, seconds: float) -> int:
         return self.evaluation.chunks_left(seconds)
 
-    def document(self) -> dict:
+    def document(self) -> dict[str, Any]:
         return self.finish(self.evaluation.values())
 
 
-def evaluation_for_job(job: Job, runs: list[dict], finals: list, paths: list) -> JobLandscape:
-    if job.spec.record.landscape.kind == "grid":
+def _spec(job: Job) -> LandscapeSpec:
+    spec = job.spec.record.landscape
+    if spec is None:
+        raise ValueError("the job records no landscape")
+    return spec
+
+
+def evaluation_for_job(
+    job: Job,
+    runs: list[dict[str, Any]],
+    finals: list[PyTree],
+    paths: list[NDArray[np.float64] | None],
+) -> JobLandscape:
+    if _spec(job).kind == "grid":
         return _grid_for_job(job)
     return _plane_for_job(job, finals, paths, runs)
 
 
 def _grid_for_job(job: Job) -> JobLandscape:
-    spec = job.spec.record.landscape
+    spec = _spec(job)
     bounds = spec.bounds or job.objective.box
+    if bounds is None:  # refused by the spec's checks: a grid is for test functions
+        raise ValueError("a grid landscape needs bounds")
     xs, ys, evaluation = _grid_evaluation(job.objective, bounds, spec.shape, job.spec.dtype)
 
-    def finish(z: np.ndarray) -> dict:
+    def finish(z: NDArray[Any]) -> dict[str, Any]:
         return {
             "kind": "grid2d",
             "x": xs,
@@ -179,7 +216,9 @@ def _grid_for_job(job: Job) -> JobLandscape:
 # -- planes through parameter space (Li et al. 2018), for any objective ---------------------
 
 
-def filter_normalize(direction: np.ndarray, weights: np.ndarray, mode: str, bias: str):
+def filter_normalize(
+    direction: FloatArray, weights: FloatArray, mode: str, bias: str
+) -> FloatArray:
     """Scale a random direction like the weights it perturbs. Kernels are (in, out): a filter
     is one output unit, the last axis, so norms run over every other axis.
 
@@ -196,7 +235,9 @@ def filter_normalize(direction: np.ndarray, weights: np.ndarray, mode: str, bias
     return direction * w_norm / (d_norm + 1e-10)
 
 
-def random_directions(center: dict, seed: int, mode: str = "filter", bias: str = "zero"):
+def random_directions(
+    center: PyTree, seed: int, mode: str = "filter", bias: str = "zero"
+) -> tuple[PyTree, PyTree]:
     """Two Gaussian directions, one draw per leaf, normalised against ``center``."""
     leaves, treedef = jax.tree.flatten(center)
     out = []
@@ -213,17 +254,20 @@ def random_directions(center: dict, seed: int, mode: str = "filter", bias: str =
             for k, w in zip(keys, leaves, strict=True)
         ]
         out.append(
-            treedef.unflatten(
+            jax.tree.unflatten(
+                treedef,
                 [
                     filter_normalize(d, np.asarray(w), mode, bias)
                     for d, w in zip(drawn, leaves, strict=True)
-                ]
+                ],
             )
         )
     return out[0], out[1]
 
 
-def pca_directions(path: np.ndarray, center: np.ndarray):
+def pca_directions(
+    path: FloatArray, center: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Top-2 principal directions of ``path - center`` (rows are flat params), unit norm, and
     the share of variance they explain."""
     offsets = path - center
@@ -239,38 +283,46 @@ def pca_directions(path: np.ndarray, center: np.ndarray):
     return vt[0], vt[1], share
 
 
-def project(path: np.ndarray, center: np.ndarray, d1: np.ndarray, d2: np.ndarray):
+def project(path: FloatArray, center: FloatArray, d1: FloatArray, d2: FloatArray) -> FloatArray:
     """Coordinates (a, b) with path ~ center + a d1 + b d2, by least squares."""
     basis = np.stack([d1, d2], axis=1)
     coords, *_ = np.linalg.lstsq(basis, (path - center).T, rcond=None)
-    return coords.T
+    return cast(FloatArray, coords.T)
 
 
-def plane_values(objective, center, d1, d2, xs, ys, dtype: str = "float32") -> np.ndarray:
+def plane_values(
+    objective: AnyObjective,
+    center: PyTree,
+    d1: PyTree,
+    d2: PyTree,
+    xs: Axis,
+    ys: Axis,
+    dtype: str = "float32",
+) -> NDArray[Any]:
     """z[i][j] = value(center + xs[j] d1 + ys[i] d2)."""
     return PointEvaluation(objective, center, d1, d2, xs, ys, dtype).values()
 
 
-def _log(z: np.ndarray) -> np.ndarray:
+def _log(z: NDArray[Any]) -> NDArray[Any]:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(z > 0, np.log(np.where(z > 0, z, 1.0)), np.nan)
 
 
-def _flat(tree) -> np.ndarray:
+def _flat(tree: PyTree) -> FloatArray:
     return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(tree)])
 
 
-def _unflat(flat: np.ndarray, like):
+def _unflat(flat: FloatArray, like: PyTree) -> PyTree:
     leaves, treedef = jax.tree.flatten(like)
     out, i = [], 0
     for leaf in leaves:
         size = np.size(leaf)
         out.append(flat[i : i + size].reshape(np.shape(leaf)))
         i += size
-    return treedef.unflatten(out)
+    return jax.tree.unflatten(treedef, out)
 
 
-def _initial_params(job: Job, run_index: int, dtype: str):
+def _initial_params(job: Job, run_index: int, dtype: str) -> PyTree:
     """The run's start, derived as the runner derives it."""
     run = job.runs[run_index]
     with jax.enable_x64(dtype == "float64"):
@@ -279,18 +331,23 @@ def _initial_params(job: Job, run_index: int, dtype: str):
         return jax.tree.map(np.asarray, params)
 
 
-def _plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> JobLandscape:
+def _plane_for_job(
+    job: Job,
+    finals: list[PyTree],
+    paths: list[NDArray[np.float64] | None],
+    docs: list[dict[str, Any]],
+) -> JobLandscape:
     """The random, PCA or interpolation landscape around run ``spec.run``.
 
     ``finals[i]``: run i's final params (pytree of numpy); ``paths[i]``: its recorded flat
     params (rows), or None. Its document sets each run's ``trajectory`` to its projection on
     the plane."""
-    spec = job.spec.record.landscape
+    spec = _spec(job)
     dtype = job.spec.dtype
     r = spec.run
     center = finals[r]
     center_flat = _flat(center)
-    doc: dict = {
+    doc: dict[str, Any] = {
         "kind": spec.kind,
         "center": {"run": docs[r]["label"], "step": docs[r]["steps"]},
         "log": spec.log,
@@ -302,7 +359,7 @@ def _plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> Job
         xs = np.linspace(lo, hi, spec.shape[0])
         zero = jax.tree.map(np.zeros_like, direction)
 
-        def line(z: np.ndarray) -> dict:
+        def line(z: NDArray[Any]) -> dict[str, Any]:
             doc.update(
                 x=xs,
                 z=_log(z[0]) if spec.log else z[0],
@@ -313,7 +370,7 @@ def _plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> Job
         evaluation = PointEvaluation(job.objective, start, direction, zero, xs, np.zeros(1), dtype)
         return JobLandscape(evaluation, line)
     if spec.kind == "pca":
-        path = paths[r] if paths[r] is not None else center_flat[None]
+        path = recorded if (recorded := paths[r]) is not None else center_flat[None]
         d1_flat, d2_flat, share = pca_directions(np.vstack([path, center_flat]), center_flat)
         d1, d2 = _unflat(d1_flat, center), _unflat(d2_flat, center)
         doc["explained_variance"] = finite(share)
@@ -328,8 +385,8 @@ def _plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> Job
     ]
     if spec.bounds is not None:
         (x0, x1), (y0, y1) = spec.bounds
-    elif spec.kind == "pca" and projected[r] is not None:
-        lo, hi = projected[r].min(axis=0), projected[r].max(axis=0)
+    elif spec.kind == "pca" and (around := projected[r]) is not None:
+        lo, hi = around.min(axis=0), around.max(axis=0)
         margin = np.maximum(0.25 * (hi - lo), 1e-3 + 0.05 * np.abs(hi - lo).max())
         (x0, y0), (x1, y1) = lo - margin, hi + margin
     else:
@@ -337,7 +394,7 @@ def _plane_for_job(job: Job, finals: list, paths: list, docs: list[dict]) -> Job
     nx, ny = spec.shape
     xs, ys = np.linspace(x0, x1, nx), np.linspace(y0, y1, ny)
 
-    def plane(z: np.ndarray) -> dict:
+    def plane(z: NDArray[Any]) -> dict[str, Any]:
         doc.update(x=xs, y=ys, z=_log(z) if spec.log else z)
         for run_doc, coords in zip(docs, projected, strict=True):
             if coords is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .objectives import Objective
+from .objectives import AnyObjective
 
 BLOCK_STEPS = 256  # steps per block of a cheap objective (more when ``every`` is larger)
 BLOCK_FLOPS = 5e7  # estimated work of one block of a network: a few ms here
@@ -33,7 +33,7 @@ def _floor_pow2(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1.0)))))
 
 
-def step_flops(objective: Objective) -> float:
+def step_flops(objective: AnyObjective) -> float:
     """A rough count of the work of one step of one run (gradient included)."""
     layers = getattr(objective, "layers", None)
     if layers is None:
@@ -56,7 +56,7 @@ class Layout:
         return self.stride * self.records_per_block
 
 
-def layout(objective: Objective, every: int, runs: int, snapshot_dim: int) -> Layout:
+def layout(objective: AnyObjective, every: int, runs: int, snapshot_dim: int) -> Layout:
     """Block and call sizes of a group of ``runs`` runs recording every ``every`` steps."""
     padded = bucket(runs)
     target = BLOCK_STEPS

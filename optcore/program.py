@@ -14,8 +14,9 @@ round trip here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Generic, NamedTuple, TypeAlias, TypeVar, cast
 
 import jax
 import jax.flatten_util
@@ -23,60 +24,77 @@ import jax.numpy as jnp
 import optax
 
 from .groups import VALUE_AXES, Group, optimizer_of, select_runs, state_axes
-from .objectives import Objective
+from .objectives import AnyObjective, Objective
+from .trees import PyTree, Values
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 NO_SNAPSHOT, VECTOR, FLAT = "none", "vector", "flat"
 
+# The leaves of Carry, Limits and Records: jax.Array inside a program, numpy arrays on the
+# host (what the runner passes in and gets back), vmap axes (int) for Carry's axes.
+Leaf = TypeVar("Leaf")
 
-class Carry(NamedTuple):
+
+class Carry(NamedTuple, Generic[Leaf]):
     """Per-run state between calls."""
 
-    params: jax.Array
-    opt_state: Any
-    key: jax.Array
-    step: jax.Array  # updates applied
-    status: jax.Array  # RUNNING | CONVERGED | DIVERGED
-    diverged_at: jax.Array  # step where a non-finite value appeared, -1 if none
-    best_loss: jax.Array
-    best_step: jax.Array
+    params: PyTree
+    opt_state: PyTree
+    key: Leaf
+    step: Leaf  # updates applied
+    status: Leaf  # RUNNING | CONVERGED | DIVERGED
+    diverged_at: Leaf  # step where a non-finite value appeared, -1 if none
+    best_loss: Leaf
+    best_step: Leaf
 
 
-class Limits(NamedTuple):
+class Limits(NamedTuple, Generic[Leaf]):
     """Job-wide stopping rules, traced so that changing them never recompiles."""
 
-    steps: jax.Array
-    tolerance: jax.Array  # on ||x_{t+1} - x_t||
-    grad_tolerance: jax.Array
-    target_loss: jax.Array
+    steps: Leaf
+    tolerance: Leaf  # on ||x_{t+1} - x_t||
+    grad_tolerance: Leaf
+    target_loss: Leaf
 
 
-class Records(NamedTuple):
+class Records(NamedTuple, Generic[Leaf]):
     """What a call records every ``stride`` steps, and the value after it ([B, ...] each)."""
 
-    loss: jax.Array  # [B, R]
-    grad_norm: jax.Array  # [B, R]
-    valid: jax.Array  # [B, R] the run was still going at that step
-    params: jax.Array  # [B, R, d]: the params (or flattened) when recorded, else d = 0
-    validation: jax.Array  # [B, R] held-out loss ([B, R] zeros when none)
-    final_loss: jax.Array  # [B] value at the params after the call
-    final_validation: jax.Array  # [B] held-out loss there (zeros when none)
-    final_grad_norm: jax.Array  # [B]
+    loss: Leaf  # [B, R]
+    grad_norm: Leaf  # [B, R]
+    valid: Leaf  # [B, R] the run was still going at that step
+    params: Leaf  # [B, R, d]: the params (or flattened) when recorded, else d = 0
+    validation: Leaf  # [B, R] held-out loss ([B, R] zeros when none)
+    final_loss: Leaf  # [B] value at the params after the call
+    final_validation: Leaf  # [B] held-out loss there (zeros when none)
+    final_grad_norm: Leaf  # [B]
 
 
-def _all_finite(tree) -> jax.Array:
+State = TypeVar("State")  # what a block's steps carry
+StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
+# per record of a block: loss, grad norm, live, held-out loss, params snapshot
+BlockOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
+BlockResult: TypeAlias = tuple[Carry[jax.Array], BlockOutputs, jax.Array]  # and its events
+Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array]], BlockResult]
+# a loop over blocks: the carry, record buffers ([K, B, R, ...] each), events so far
+LoopState: TypeAlias = tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]
+# the fast path's step state: params, optimizer state, step, best loss, its step, event
+FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
-def _where(cond, new, old):
+def _where(cond: jax.Array, new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
 
-def _moved(new, old) -> jax.Array:
-    return optax.tree.norm(jax.tree.map(jnp.subtract, new, old))
+def _moved(new: PyTree, old: PyTree) -> jax.Array:
+    return cast(jax.Array, optax.tree.norm(jax.tree.map(jnp.subtract, new, old)))
 
 
-def first_params(objective, x0, key):
+def first_params(objective: AnyObjective, x0: jax.Array, key: jax.Array) -> PyTree:
     """A run's starting params: its start point ``x0``, or a network's initialisation drawn
     from the run's key (``x0`` then only gives the dtype)."""
     if objective.vector:
@@ -88,7 +106,7 @@ def first_params(objective, x0, key):
 class Program:
     """Pure functions of one group structure, jitted and compiled once per cache key."""
 
-    objective: Objective
+    objective: AnyObjective
     group: Group  # its structure; members play no part in the program
     stride: int  # steps between records
     records_per_block: int
@@ -104,32 +122,33 @@ class Program:
     def block_len(self) -> int:
         return self.stride * self.records_per_block
 
-    def _snap(self, params) -> jax.Array:
+    def _snap(self, params: PyTree) -> jax.Array:
         if self.snapshot == VECTOR:
-            return params
+            return cast(jax.Array, params)  # a vector objective's params are one array
         if self.snapshot == FLAT:
             return jax.flatten_util.ravel_pytree(params)[0]
         return jnp.zeros((0,), jax.tree.leaves(params)[0].dtype)
 
-    def _held_out(self, params) -> jax.Array:
-        if self.objective.has_validation:
-            return self.objective.validation(params)
+    def _held_out(self, params: PyTree) -> jax.Array:
+        objective = self.objective
+        if objective.has_validation and not isinstance(objective, Objective):  # a network
+            return objective.validation(params)
         return jnp.zeros((), jax.tree.leaves(params)[0].dtype)
 
-    def _first_params(self, x0, key):
+    def _first_params(self, x0: jax.Array, key: jax.Array) -> PyTree:
         return first_params(self.objective, x0, key)
 
-    def carry_axes(self, values, params) -> Carry:
+    def carry_axes(self, values: Values, params: PyTree) -> Carry[int]:
         """``params``: the batched params (any pytree), for their shapes."""
-        spec = jax.ShapeDtypeStruct
+        spec: Callable[..., jax.ShapeDtypeStruct] = jax.ShapeDtypeStruct
         shared, varying = values
         one_run = (spec(shared.shape, shared.dtype), spec(varying.shape[1:], varying.dtype))
         one_params = jax.tree.map(lambda a: spec(a.shape[1:], a.dtype), params)
         axes = state_axes(self.group, self.objective, one_run, one_params)
         return Carry(0, axes, 0, 0, 0, 0, 0, 0)
 
-    def init(self, values, starts, keys) -> Carry:
-        def one(v, x0, key):
+    def init(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
+        def one(v: Values, x0: jax.Array, key: jax.Array) -> Carry[jax.Array]:
             params = self._first_params(x0, key)
             zero = jnp.zeros([], jnp.int32)
             inf = jnp.asarray(jnp.inf, x0.dtype)
@@ -141,12 +160,19 @@ class Program:
             values, starts, keys
         )
 
-    def blocks_to_run(self, limits: Limits, t0, n):
+    def blocks_to_run(self, limits: Limits[jax.Array], t0: jax.Array, n: jax.Array) -> jax.Array:
         """Blocks a call from step ``t0`` runs: ``n``, or fewer when the limit comes first."""
         left = jnp.maximum(limits.steps - t0, 0)
         return jnp.minimum(n, (left + self.block_len - 1) // self.block_len)
 
-    def fast(self, carry: Carry, values, limits: Limits, t0, n):
+    def fast(
+        self,
+        carry: Carry[jax.Array],
+        values: Values,
+        limits: Limits[jax.Array],
+        t0: jax.Array,
+        n: jax.Array,
+    ) -> tuple[Carry[jax.Array], Records[jax.Array], jax.Array]:
         """The fast path over up to ``n`` blocks: ``(carry, records, needs_exact)``."""
         axes = self.carry_axes(values, carry.params)
         active = (carry.status == RUNNING) & (carry.step < limits.steps)
@@ -157,17 +183,32 @@ class Program:
         valid = live & active[:, None]
         return moved, self._records(moved, loss, gnorm, valid, xs, held), needs_exact
 
-    def exact(self, carry: Carry, values, limits: Limits, t0, n):
+    def exact(
+        self,
+        carry: Carry[jax.Array],
+        values: Values,
+        limits: Limits[jax.Array],
+        t0: jax.Array,
+        n: jax.Array,
+    ) -> tuple[Carry[jax.Array], Records[jax.Array]]:
         """The exact path over the same blocks, from the same carry."""
         carry, out, _ = self._loop(carry, values, limits, t0, n, self._exact_block)
         loss, gnorm, valid, held, xs = out
         return carry, self._records(carry, loss, gnorm, valid, xs, held)
 
-    def _loop(self, carry: Carry, values, limits: Limits, t0, n, block):
+    def _loop(
+        self,
+        carry: Carry[jax.Array],
+        values: Values,
+        limits: Limits[jax.Array],
+        t0: jax.Array,
+        n: jax.Array,
+        block: Block,
+    ) -> tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]:
         """Blocks in a loop of traced length; their records land in [K, B, R, ...] buffers
         (slots not run stay zero, so invalid) returned as [B, K * R, ...]."""
         axes = self.carry_axes(values, carry.params)
-        vmapped = jax.vmap(
+        vmapped: Callable[[Carry[jax.Array], Values], BlockResult] = jax.vmap(
             lambda c, v: block(c, v, limits), in_axes=(axes, VALUE_AXES), out_axes=(axes, 0, 0)
         )
         shapes = jax.eval_shape(vmapped, carry, values)[1]
@@ -175,7 +216,7 @@ class Program:
         buffers = jax.tree.map(lambda s: jnp.zeros((k, *s.shape), s.dtype), shapes)
         events = jnp.zeros(carry.step.shape, bool)
 
-        def body(i, state):
+        def body(i: jax.Array, state: LoopState) -> LoopState:
             c, bufs, ev = state
             c, out, e = vmapped(c, values)
             bufs = jax.tree.map(
@@ -186,13 +227,21 @@ class Program:
         count = self.blocks_to_run(limits, t0, n)
         carry, buffers, events = jax.lax.fori_loop(0, count, body, (carry, buffers, events))
 
-        def runs_first(a):  # [K, B, R, ...] -> [B, K * R, ...]
+        def runs_first(a: jax.Array) -> jax.Array:  # [K, B, R, ...] -> [B, K * R, ...]
             a = jnp.moveaxis(a, 1, 0)
             return a.reshape(a.shape[0], a.shape[1] * a.shape[2], *a.shape[3:])
 
         return carry, tuple(runs_first(b) for b in buffers), events
 
-    def _records(self, carry: Carry, loss, gnorm, valid, xs, held) -> Records:
+    def _records(
+        self,
+        carry: Carry[jax.Array],
+        loss: jax.Array,
+        gnorm: jax.Array,
+        valid: jax.Array,
+        xs: jax.Array,
+        held: jax.Array,
+    ) -> Records[jax.Array]:
         final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(carry.params)
         return Records(
             loss,
@@ -205,12 +254,17 @@ class Program:
             jax.vmap(optax.tree.norm)(final_grad),
         )
 
-    def _recorded(self, step, state, params_of):
+    def _recorded(
+        self,
+        step: Callable[[State], tuple[State, StepOutputs]],
+        state: State,
+        params_of: Callable[[State], PyTree],
+    ) -> tuple[State, BlockOutputs]:
         """A block: ``records_per_block`` times, record the first step, then take the rest
         of ``stride`` steps without outputs. (A scan with per-step outputs inside the record
         loop costs a copy of them per record: three times a bare scan for a sweep.)"""
 
-        def record(s, _):
+        def record(s: State, _: None) -> tuple[State, BlockOutputs]:
             params = params_of(s)
             s, first = step(s)
             if self.stride > 1:
@@ -219,7 +273,7 @@ class Program:
 
         return jax.lax.scan(record, state, length=self.records_per_block)
 
-    def _loss_and_grad(self):
+    def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         """(params, data key, step) -> loss, gradient; a network's batches come from the key
         and the step, a noisy objective's draws too."""
         objective = self.objective
@@ -228,7 +282,9 @@ class Program:
             return lambda x, key, t: value_and_grad(x, jax.random.fold_in(key, 1), t)
         return lambda x, key, t: value_and_grad(x)
 
-    def _fast_block(self, c: Carry, values, limits: Limits):
+    def _fast_block(
+        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array]
+    ) -> BlockResult:
         """Plain steps, as a hand-written scan would take them, noting (not acting on) what
         the exact path must look at: a non-finite value or a stopping rule met. Steps past
         the limit leave the params, the step count and the best loss as they were (the
@@ -237,7 +293,7 @@ class Program:
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
 
-        def step(s):
+        def step(s: FastState) -> tuple[FastState, StepOutputs]:
             x, opt_state, t, best, best_t, event = s
             live = t < limits.steps
             loss, grad = loss_and_grad(x, c.key, t)
@@ -273,13 +329,15 @@ class Program:
         moved = Carry(x, opt_state, c.key, t, c.status, c.diverged_at, best, best_t)
         return moved, (loss, gnorm, live, held, xs), event
 
-    def _exact_block(self, c: Carry, values, limits: Limits):
+    def _exact_block(
+        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array]
+    ) -> BlockResult:
         """Every step checked: a run freezes at the step it converges or diverges."""
         opt = optimizer_of(self.group, values)
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
 
-        def step(c: Carry):
+        def step(c: Carry[jax.Array]) -> tuple[Carry[jax.Array], StepOutputs]:
             active = (c.status == RUNNING) & (c.step < limits.steps)
             x = c.params
             loss, grad = loss_and_grad(x, c.key, c.step)

@@ -7,20 +7,28 @@ grids are numpy arrays in the job's dtype, straight from the device: they may ho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jax
 import numpy as np
 import optax
+from numpy.typing import NDArray
 
-from .program import CONVERGED, DIVERGED, FLAT, VECTOR
+from .program import CONVERGED, DIVERGED, FLAT, VECTOR, Carry
+from .trees import PyTree
 from .version import VERSION
 
 if TYPE_CHECKING:
     from .runner import GroupRun, JobRunner
 
 STATUS = {CONVERGED: "converged", DIVERGED: "diverged"}
+# Per run of a job: its document, its final params (a pytree of numpy arrays), and its
+# recorded flat params (rows, float64) when a landscape plane needs them, else None.
+AssembledRuns: TypeAlias = tuple[
+    list[dict[str, Any]], list[PyTree], list[NDArray[np.float64] | None]
+]
 
 
 def finite(value: Any) -> Any:
@@ -46,7 +54,7 @@ def versions() -> dict[str, str]:
     return dict(_versions())
 
 
-def _optimizer_doc(config: dict) -> dict:
+def _optimizer_doc(config: Mapping[str, Any]) -> dict[str, Any]:
     doc = {"optimizer": config["optimizer"], "hyperparameters": dict(config["hyperparameters"])}
     for key in ("schedule", "clip_norm"):
         if config.get(key) is not None:
@@ -60,28 +68,32 @@ class GroupRecords:
     """One group's records over all calls, joined once: arrays of [B, R, ...] (real runs
     only, records ``every`` steps apart)."""
 
-    def __init__(self, runner: JobRunner, g: GroupRun):
+    def __init__(self, runner: JobRunner, g: GroupRun) -> None:
+        if g.carry is None:
+            raise RuntimeError("the group has not run")
         calls = g.records
         keep = runner.every // g.layout.stride  # > 1 when records were taken more often
 
-        def joined(name: str) -> np.ndarray:  # in the job's dtype: float32 is written short
+        def joined(name: str) -> NDArray[Any]:  # in the job's dtype: float32 is written short
             return np.concatenate([getattr(c, name) for c in calls], axis=1)[:, ::keep]
 
         self.loss, self.grad_norm = joined("loss"), joined("grad_norm")
         self.params = joined("params")
-        self.count = joined("valid").sum(axis=1)
+        self.count: NDArray[np.integer[Any]] = joined("valid").sum(axis=1)
         last = calls[-1]
         self.final_loss = last.final_loss
         self.final_grad_norm = last.final_grad_norm
         self.final_validation = last.final_validation
         carry = g.carry._replace(opt_state=None)  # per run: everything but the optimizer state
-        self.carry = jax.tree.map(lambda a: np.asarray(a)[: g.size], jax.device_get(carry))
+        self.carry: Carry[NDArray[Any]] = jax.tree.map(
+            lambda a: np.asarray(a)[: g.size], jax.device_get(carry)
+        )
         self.vector = runner.job.objective.vector
-        self.final_params = self.carry.params if self.vector else None
+        self.final_params: NDArray[Any] | None = self.carry.params if self.vector else None
         self.has_validation = runner.job.objective.has_validation
         self.validation = joined("validation") if self.has_validation else None
 
-    def final_tree(self, b: int):
+    def final_tree(self, b: int) -> PyTree:
         """Run b's final params as a pytree of numpy arrays."""
         return jax.tree.map(lambda a: np.asarray(a[b]), self.carry.params)
 
@@ -91,7 +103,7 @@ class GroupRecords:
         return np.vstack([self.params[b, :n], final[None]]).astype(np.float64)
 
 
-def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict:
+def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict[str, Any]:
     run = runner.job.runs[run_index]
     carry = rec.carry
     every = runner.every
@@ -99,15 +111,15 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     steps = list(range(0, n * every, every))
     loss, grad_norm = rec.loss[b, :n], rec.grad_norm[b, :n]
     final_step = int(carry.step[b])
-    final_params = rec.final_params[b] if rec.vector else None
+    final_params = rec.final_params[b] if rec.final_params is not None else None
     status = int(carry.status[b])
     trajectory = rec.params[b, :n] if runner.job.snapshot == VECTOR else None
-    held_out = rec.validation[b, :n] if rec.has_validation else None
+    held_out = rec.validation[b, :n] if rec.validation is not None else None
     if n == 0 or steps[-1] != final_step:  # the last state, when it fell between records
         steps.append(final_step)
         loss = np.append(loss, rec.final_loss[b])
         grad_norm = np.append(grad_norm, rec.final_grad_norm[b])
-        if trajectory is not None:
+        if trajectory is not None and final_params is not None:  # a vector's: both or neither
             trajectory = np.concatenate([trajectory, final_params[None]])
         if held_out is not None:
             held_out = np.append(held_out, rec.final_validation[b])
@@ -115,7 +127,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     best, best_step = carry.best_loss[b], int(carry.best_step[b])
     if np.isfinite(rec.final_loss[b]) and not rec.final_loss[b] >= best:
         best, best_step = rec.final_loss[b], final_step
-    doc = {
+    doc: dict[str, Any] = {
         "label": run.label,
         **_optimizer_doc(run.config),
         "seed": run.seed,
@@ -141,24 +153,26 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     return doc
 
 
-def assemble_runs(runner: JobRunner) -> tuple[list[dict], list, list]:
+def assemble_runs(runner: JobRunner) -> AssembledRuns:
     """Per run of the job: its document, its final params (a pytree of numpy arrays) and
     its recorded flat params (rows) when a landscape plane needs them, else None."""
     job = runner.job
-    runs: list = [None] * len(job.runs)
-    finals: list = [None] * len(job.runs)
-    paths: list = [None] * len(job.runs)
+    docs: dict[int, dict[str, Any]] = {}  # every run is a member of one group
+    finals: list[PyTree] = [None] * len(job.runs)
+    paths: list[NDArray[np.float64] | None] = [None] * len(job.runs)
     for g in runner.groups:
         records = GroupRecords(runner, g)
         for b, i in enumerate(g.group.members):
-            runs[i] = _run_doc(runner, i, records, b)
+            docs[i] = _run_doc(runner, i, records, b)
             finals[i] = records.final_tree(b)
             if job.snapshot == FLAT:
                 paths[i] = records.path(b, int(records.count[b]))
-    return runs, finals, paths
+    return [docs[i] for i in range(len(job.runs))], finals, paths
 
 
-def document(runner: JobRunner, runs: list[dict], landscape: dict | None) -> dict:
+def document(
+    runner: JobRunner, runs: list[dict[str, Any]], landscape: dict[str, Any] | None
+) -> dict[str, Any]:
     job = runner.job
     timing = {k: round(v, 3) for k, v in runner.timing.items()}
     timing["programs_compiled"] = runner.count.programs

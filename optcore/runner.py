@@ -13,24 +13,35 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import jax
 import numpy as np
+from jax.stages import Compiled
+from numpy.typing import NDArray
 
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs, value_at
 from .layout import Layout, layout
-from .program import RUNNING, Limits, Program
+from .program import RUNNING, Carry, Limits, Program, Records
 from .spec import Job
+from .trees import PyTree
+
+if TYPE_CHECKING:
+    from .results import AssembledRuns
 
 DEFAULT_CHUNK_SECONDS = 1.0
 COMPILE_THREADS = 1  # concurrent compilation of a job's new groups (see docs/performance.md)
 
 COMPILING, RUNNING_PHASE, LANDSCAPE = "compiling", "running", "landscape"
+
+Scalar = TypeVar("Scalar", bound=np.generic)
+HostArray: TypeAlias = NDArray[Any]  # on the host, in the job's dtype (or int32, uint32)
+# a group's program inputs: ((shared [S], varying [B, V]) values, starts [B, d], keys [B, 2])
+Inputs: TypeAlias = tuple[tuple[HostArray, HostArray], HostArray, NDArray[np.uint32]]
 
 
 @dataclass
@@ -54,41 +65,49 @@ class GroupRun:
     group: Group
     layout: Layout
     program: Program
-    key: tuple
-    inputs: tuple  # (values, starts, keys)
+    key: tuple[Hashable, ...]
+    inputs: Inputs
     entry: Entry | None = None
-    carry: Any = None
+    carry: Carry[jax.Array] | None = None
     t0: int = 0  # steps every run still going has taken
     live: int = 0  # real (not padded) runs still going
-    records: list = field(default_factory=list)  # per call, host Records cut to what ran
+    # per call, host Records cut to what ran
+    records: list[Records[HostArray]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
         return len(self.group.members)
 
+    @property
+    def compiled(self) -> Entry:
+        """The group's programs, once ``JobRunner.compile`` has found or built them."""
+        if self.entry is None:
+            raise RuntimeError("the group's programs are not compiled yet")
+        return self.entry
 
-def _seed_keys(seeds: np.ndarray) -> np.ndarray:
+
+def _seed_keys(seeds: NDArray[np.uint32]) -> NDArray[np.uint32]:
     """jax.random.PRNGKey of each seed, without a compiled program: [0, seed] (threefry)."""
     return np.stack([np.zeros_like(seeds), seeds], axis=1).astype(np.uint32)
 
 
-def _padded(rows: np.ndarray, size: int) -> np.ndarray:
+def _padded(rows: NDArray[Scalar], size: int) -> NDArray[Scalar]:
     """Pad lanes repeat the first run: they compute what it computes and are dropped."""
     return np.concatenate([rows, np.repeat(rows[:1], size - len(rows), axis=0)])
 
 
-def _spec_of(tree):
+def _spec_of(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), tree)
 
 
 class JobRunner:
     """Runs a parsed job: iterate ``chunks()`` for progress, then call ``result()``."""
 
-    def __init__(self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
+    def __init__(self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> None:
         self.job = job
         self.chunk_seconds = chunk_seconds
         spec = job.spec
-        self.dtype = np.float64 if spec.dtype == "float64" else np.float32
+        self.dtype: type[np.floating[Any]] = np.float64 if spec.dtype == "float64" else np.float32
         stop = spec.stopping
         self.stopping = (
             stop.tolerance is not None,
@@ -100,8 +119,8 @@ class JobRunner:
         self.count = CompileCount()
         self.exact_calls = 0  # calls redone on the exact path
         self.groups = [self._group_run(g) for g in group_runs(job.runs)]
-        self.landscape: dict | None = None
-        self._runs: tuple | None = None
+        self.landscape: dict[str, Any] | None = None
+        self._runs: AssembledRuns | None = None
 
     # -- setting up -----------------------------------------------------------------------
 
@@ -137,10 +156,10 @@ class JobRunner:
         )
         return GroupRun(group, shape, program, key, (values, starts, keys), live=len(runs))
 
-    def _limits(self) -> Limits:
+    def _limits(self) -> Limits[HostArray]:
         stop, dt = self.job.spec.stopping, self.dtype
 
-        def scalar(value, off):
+        def scalar(value: float | None, off: float) -> HostArray:
             return np.asarray(off if value is None else value, dt)
 
         return Limits(
@@ -161,7 +180,7 @@ class JobRunner:
             init = jax.jit(p.init).lower(values, starts, keys).compile()
             fast = jax.jit(p.fast).lower(*args).compile()
 
-        def exact():
+        def exact() -> Compiled:
             with jax.enable_x64(x64):
                 return jax.jit(p.exact).lower(*args).compile()
 
@@ -198,24 +217,24 @@ class JobRunner:
         x64 = self.dtype == np.float64
         with jax.enable_x64(x64):
             for g in self.groups:
-                g.carry = g.entry.init(*g.inputs)
+                g.carry = g.compiled.init(*g.inputs)
 
     def _blocks_for(self, g: GroupRun, seconds: float) -> int:
         left = math.ceil((self.job.spec.steps - g.t0) / g.layout.block_len)
-        rate = g.entry.seconds_per_block
+        rate = g.compiled.seconds_per_block
         wanted = 1 if rate is None else int(seconds / max(rate, 1e-9))
         return max(1, min(wanted, g.layout.blocks_per_call, left))
 
-    def _call(self, g: GroupRun, n: int, limits: Limits) -> None:
+    def _call(self, g: GroupRun, n: int, limits: Limits[HostArray]) -> None:
         """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops."""
         t0 = time.perf_counter()
         args = (g.carry, g.inputs[0], limits, np.int32(g.t0), np.int32(n))
-        moved, records, needs_exact = g.entry.fast(*args)
+        moved, records, needs_exact = g.compiled.fast(*args)
         exact = bool(needs_exact)
         if exact:  # a run stops inside these blocks: redo them step by step
             t_exact = time.perf_counter()
             with counting(self.count):
-                program = g.entry.exact()
+                program = g.compiled.exact()
             moved, records = program(*args)
             jax.block_until_ready(moved)
             self.exact_calls += 1
@@ -224,8 +243,8 @@ class JobRunner:
         elapsed = time.perf_counter() - t0
         if not exact:
             rate = elapsed / n
-            old = g.entry.seconds_per_block
-            g.entry.seconds_per_block = rate if old is None else 0.5 * (old + rate)
+            old = g.compiled.seconds_per_block
+            g.compiled.seconds_per_block = rate if old is None else 0.5 * (old + rate)
         kept = n * g.layout.records_per_block
         g.records.append(jax.tree.map(lambda a: a[: g.size, :kept] if a.ndim > 1 else a, records))
         g.carry = moved
@@ -261,14 +280,14 @@ class JobRunner:
         pending = [g for g in self.groups if g.live > 0 and g.t0 < steps]
         done = min((g.t0 for g in pending), default=steps)
         left = sum(
-            (steps - g.t0) / g.layout.block_len * (g.entry.seconds_per_block or 0.0)
+            (steps - g.t0) / g.layout.block_len * (g.compiled.seconds_per_block or 0.0)
             for g in pending
         )
         more = math.ceil(left / self.chunk_seconds) if pending else 0
         running = sum(g.live for g in pending)
         return Progress(done, steps, chunk, chunk + max(more, 1 if pending else 0), running)
 
-    def chunks(self) -> Iterator[Progress]:
+    def chunks(self) -> Generator[Progress, None, None]:
         """Compile, run and evaluate the landscape, yielding progress about every
         ``chunk_seconds``; a real job holds off background compilation meanwhile."""
         steps = self.job.spec.steps
@@ -305,12 +324,12 @@ class JobRunner:
         self.landscape = evaluation.document()
         self.timing["landscape_ms"] = _ms(t0)
 
-    def run(self) -> dict:
+    def run(self) -> dict[str, Any]:
         for _ in self.chunks():
             pass
         return self.result()
 
-    def result(self) -> dict:
+    def result(self) -> dict[str, Any]:
         """The result document (numpy arrays for the per-step series); after ``chunks()``."""
         from .results import document
 
@@ -328,4 +347,4 @@ def _compile_exact_later(runner: JobRunner) -> None:
     with more steps may need them, and should not wait for them then."""
     if any(runner.stopping):
         for g in runner.groups:
-            g.entry.prepare_exact()
+            g.compiled.prepare_exact()

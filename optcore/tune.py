@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,7 +237,7 @@ class TunedRunner:
         self.race: JobRunner | None = None
         self.timing: dict[str, float] = {}
 
-    def chunks(self) -> Iterator[Progress]:
+    def chunks(self) -> Generator[Progress, None, None]:
         """The search's progress (phase ``tuning`` once compiled), then the race's."""
         total = sum(s for s, _ in self.searches) + self.job.spec.steps
         done = 0

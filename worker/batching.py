@@ -20,12 +20,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from redis.typing import EncodableT
 
 from . import lua
-from .jobs import LOST, Heartbeat, closed_after, invalid_spec, progress_doc, start_jax
+from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
 from .settings import Settings
 from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore, _text
 
@@ -114,7 +115,7 @@ def run_batch(
     runner = JobRunner(Job(parsed[0].spec, parsed[0].objective, runs), settings.chunk_seconds)
     log.info("batch of %d jobs, %d runs: %s", len(ranges), len(runs), ",".join(ranges))
     going = dict(ranges)
-    with closed_after(runner.chunks()) as chunks:
+    with closing(runner.chunks()) as chunks:
         for p in chunks:
             for job_id, (lo, hi) in list(going.items()):
                 doc = {**progress_doc(p), "runs_running": min(p.running, hi - lo)}

@@ -15,9 +15,9 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from contextlib import closing
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # optcore imports JAX: only inside a job, never in the Celery
     from optcore.runner import JobRunner, Progress
     from optcore.tune import TunedRunner
 
-T = TypeVar("T")
 log = logging.getLogger("optserve.worker")
 _jax_ready = False
 LOST = "lost"  # this attempt lost the job to another one: it stops without writing
@@ -205,7 +204,7 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
         store.finish(job_id, FAILED, invalid_spec(exc), token)
         return FAILED
     # closing(): whatever ends the loop (cancel, time limit, error) also ends the generator
-    with closed_after(runner.chunks()) as chunks:
+    with closing(runner.chunks()) as chunks:
         for p in chunks:
             cancel = store.set_progress(job_id, progress_doc(p))
             if beat.lost:
@@ -216,16 +215,6 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
                 return CANCELED
     _save_result(store, job, runner)
     return SUCCEEDED if store.finish(job_id, SUCCEEDED, token=token) else LOST
-
-
-@contextmanager
-def closed_after(chunks: Iterator[T]) -> Iterator[Iterator[T]]:
-    """closing() for a runner's chunks, typed as iterators: a generator is closed after."""
-    try:
-        yield chunks
-    finally:
-        if isinstance(chunks, Generator):
-            chunks.close()
 
 
 def _save_result(store: JobStore, job: JobRecord, runner: JobRunner | TunedRunner) -> None:

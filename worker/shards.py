@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from contextlib import closing
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ import orjson
 from optcore import dumps
 
 from . import lua
-from .jobs import LOST, Heartbeat, closed_after, invalid_spec, progress_doc, start_jax
+from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
 from .settings import Settings
 from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore, _text
 
@@ -235,7 +236,7 @@ def _compute(
         parsed = dataclasses.replace(parsed, spec=parsed.spec.model_copy(update={"record": record}))
     runner = JobRunner(parsed, settings.chunk_seconds)
     steps, n = parsed.spec.steps, job["shards"] or 1
-    with closed_after(runner.chunks()) as chunks:
+    with closing(runner.chunks()) as chunks:
         for p in chunks:
             cancel, status = shards.progress(unit, token, p, hi - lo, steps, n)
             if beat.lost or status != "running":

@@ -77,7 +77,7 @@ def warm(jobs: list[dict], stop: threading.Event | None = None) -> int:
         for group in runner.groups:  # and the exact path, which a stopping rule or a
             PRIORITY.wait_idle()  # divergence needs: else a first job waits for it
             with counting(count):
-                group.entry.exact()
+                group.compiled.exact()
     return count.programs
 
 
