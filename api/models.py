@@ -82,6 +82,14 @@ class Links(BaseModel):
     plot: str
 
 
+class ShardState(BaseModel):
+    """One shard of a sharded job: its runs [lo, hi), status and attempts."""
+
+    runs: tuple[int, int]
+    status: Literal["queued", "running", "done", "expired"]
+    attempts: int
+
+
 class JobStatus(BaseModel):
     """A job as GET /v1/jobs/{id} shows it."""
 
@@ -96,6 +104,14 @@ class JobStatus(BaseModel):
     error: JobError | None
     summary: JobSummary | None
     links: Links
+    shards: list[ShardState] | None = Field(
+        None, description="a sharded job's shards (GET /v1/jobs/{id} only)"
+    )
+    merge_ms: float | None = Field(None, description="a sharded job: time its merge took")
+    batched_with: list[str] | None = Field(
+        None, description="your other jobs that ran in the same program (micro-batching)"
+    )
+    batch_jobs: int | None = Field(None, description="jobs of all owners in that program")
 
 
 class JobPage(BaseModel):

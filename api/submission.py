@@ -18,12 +18,14 @@ from worker.presence import WorkerDirectory
 from worker.settings import Settings
 from worker.store import FAILED, JobRecord, JobStore
 
+from . import sharding
 from .deps import find_owned
 from .metrics import JOBS_SUBMITTED
 from .placement import place
 from .problems import Problem
 
 TASK = "optserve.run_job"  # worker.tasks' name for it (not imported: that builds the worker)
+SHARD_TASK = "optserve.run_shard"
 RETRY_AFTER = "1"
 LIMIT_SETTINGS = {
     "recorded_values": "OPTSERVE_MAX_RECORDED_VALUES",
@@ -80,8 +82,9 @@ def refuse_costly(parsed: Job, settings: Settings) -> None:
 
 
 def validate(job: JobSpec, settings: Settings) -> Job:
-    """The catalog checks (SpecError becomes a 422), the cost limits and the work limit."""
-    parsed = parse_job(job)
+    """The catalog checks (SpecError becomes a 422), the cost limits and the work limit.
+    A job of more runs than one program takes is allowed when it will be sharded."""
+    parsed = parse_job(job, sharding.max_runs(settings))
     refuse_costly(parsed, settings)
     run_steps = len(parsed.runs) * job.steps
     if run_steps > settings.max_run_steps:
@@ -140,11 +143,17 @@ def _admit(store: JobStore, settings: Settings, owner: str, key: str | None) -> 
     )
 
 
-def _enqueue(services: Services, job_id: str, owner: str, queue: str, key: str | None) -> None:
-    """Send the job to its queue; when the broker refuses, fail the stored job and release
-    the key, so that nothing stays half-submitted (a 503)."""
+def _enqueue(
+    services: Services, job_id: str, owner: str, queue: str, key: str | None, shards: int
+) -> None:
+    """Send the job (or each of its ``shards``) to its queue; when the broker refuses, fail
+    the stored job and release the key, so that nothing stays half-submitted (a 503)."""
     try:
-        services.celery.send_task(TASK, args=[job_id], queue=queue)
+        if shards:
+            for k in range(shards):
+                services.celery.send_task(SHARD_TASK, args=[job_id, k], queue=queue)
+        else:
+            services.celery.send_task(TASK, args=[job_id], queue=queue)
     except Exception as exc:  # the broker is down, whatever the transport raises
         services.store.finish(job_id, FAILED, {"type": "not_enqueued", "detail": str(exc)})
         if key is not None:
@@ -156,6 +165,7 @@ def submit(services: Services, job: JobSpec, owner: str, key: str | None) -> Sub
     """Submit ``job`` for ``owner`` with the Idempotency-Key ``key`` (or none)."""
     store, settings = services.store, services.settings
     parsed = validate(job, settings)
+    ranges = sharding.shard_ranges(parsed, settings)
     run_steps = len(parsed.runs) * job.steps
     queue = place(services.workers, job.device, run_steps, settings.gpu_min_run_steps)
     spec = job.model_dump(mode="json", exclude_none=True)
@@ -166,8 +176,11 @@ def submit(services: Services, job: JobSpec, owner: str, key: str | None) -> Sub
             return Submitted(existing, replayed=True)
     _admit(store, settings, owner, key)
     summary = {**_summary(job, len(parsed.runs)), "queue": queue}
-    created = store.create_job(job_id, owner, spec, summary)
-    _enqueue(services, job_id, owner, queue, key)
+    if ranges:
+        summary["shards"] = len(ranges)
+    batch = sharding.batch_entry(parsed, queue, bool(ranges), settings)
+    created = store.create_job(job_id, owner, spec, summary, ranges, batch)
+    _enqueue(services, job_id, owner, queue, key, len(ranges or []))
     if key is not None:
         store.complete_idempotency(owner, key)
     JOBS_SUBMITTED.inc()

@@ -15,6 +15,7 @@ BENCHES = [
     "bench_figure2.py",
     "bench_service.py",
     "bench_load.py",
+    "bench_scale.py",
 ]
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ a job it carries.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from .optimizers.config import FrozenConfig, Path, freeze
 from .trees import Axes, PyTree, Values, ValueShapes
 
 if TYPE_CHECKING:
-    from .spec import PlannedRun
+    from .spec import Job, PlannedRun
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,25 @@ def group_runs(runs: list[PlannedRun]) -> list[Group]:
         varying = tuple(len({value_at(runs[i].config, p) for i in idx}) > 1 for p in paths)
         groups.append(Group(template, paths, tuple(idx), varying))
     return groups
+
+
+def structure_key(job: Job) -> str | None:
+    """What a job's programs are compiled for, without compiling (the compile cache's group
+    keys with the run counts left out), and the job-wide values its runs share (steps,
+    stopping, records): jobs with equal keys can run as one program, whose runs are theirs
+    put end to end, each run keeping its own hyperparameters, seed and start. None for a
+    job that cannot: one with a landscape or a tuning search."""
+    spec = job.spec
+    if spec.record.landscape is not None or any(run.tune is not None for run in spec.runs):
+        return None
+    templates = sorted(repr(g.template) for g in group_runs(job.runs))  # sorted fields
+    parts = (
+        job.objective.cache_key(),
+        templates,
+        job.snapshot,
+        spec.steps,
+        spec.record.every,
+        spec.stopping.model_dump(),
+        spec.dtype,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]

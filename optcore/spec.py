@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import objectives, optimizers
 from .errors import SpecError, join_field
+from .labels import label_of, unique_labels
 from .objectives import AnyObjective, Objective
 from .program import FLAT, NO_SNAPSHOT, VECTOR
 from .ranges import check_box, unrepresentable
@@ -287,17 +287,20 @@ def sweep_size(run: RunSpec) -> int:
     return math.prod(len(values) for values in (run.sweep or {}).values())
 
 
-def parse_job(doc: Any) -> Job:
-    """Validate a job document completely; raise SpecError with every problem found."""
+def parse_job(doc: Any, max_runs: int = MAX_RUNS, only: range | None = None) -> Job:
+    """Validate a job document completely; raise SpecError with every problem found.
+
+    ``only``: keep just these runs (after sweeps), resolving only their configs: a shard of a
+    large, already validated job. Labels are those of the whole job."""
     spec = validate_model(doc)
-    _check_run_count(spec)
+    _check_run_count(spec, max_runs)
     objective = objectives.resolve(spec.objective.model_dump(exclude_none=True), "objective")
     errors: list[tuple[str, str]] = []
     start = _start(spec.init, objective, "init.point", errors)
-    runs: list[PlannedRun] = []
+    runs: list[PlannedRun | str] = []
     for i, run in enumerate(spec.runs):
         try:
-            runs.extend(_expand(run, i, spec.seed, objective, start))
+            runs.extend(_expand(run, i, spec.seed, objective, start, only, len(runs)))
         except SpecError as exc:
             errors.extend(exc.errors)
     errors += _check_landscape(spec, objective, len(runs))
@@ -307,21 +310,22 @@ def parse_job(doc: Any) -> Job:
         errors += check_tuning(spec, objective)
     if errors:
         raise SpecError.combine(errors)
-    return Job(spec, objective, _unique_labels(runs))
+    kept = unique_labels(runs)[slice(only.start, only.stop) if only else slice(None)]
+    return Job(spec, objective, [r for r in kept if isinstance(r, PlannedRun)])
 
 
-def _check_run_count(spec: JobSpec) -> None:
+def _check_run_count(spec: JobSpec, max_runs: int) -> None:
     """Refuse too many runs before any sweep is expanded: a product can be astronomical."""
     sizes = [sweep_size(run) for run in spec.runs]
     too_many = [
-        (f"runs[{i}].sweep", f"{n:,} combinations; at most {MAX_RUNS:,}")
+        (f"runs[{i}].sweep", f"{n:,} combinations; at most {max_runs:,}")
         for i, n in enumerate(sizes)
-        if n > MAX_RUNS
+        if n > max_runs
     ]
     if too_many:
         raise SpecError.combine(too_many)
-    if sum(sizes) > MAX_RUNS:
-        raise SpecError("runs", f"{sum(sizes):,} runs after sweeps; at most {MAX_RUNS:,}")
+    if sum(sizes) > max_runs:
+        raise SpecError("runs", f"{sum(sizes):,} runs after sweeps; at most {max_runs:,}")
 
 
 def landscape_kind(spec: JobSpec, objective: AnyObjective) -> str | None:
@@ -393,8 +397,16 @@ def _start(
 
 
 def _expand(
-    run: RunSpec, index: int, job_seed: int, objective: AnyObjective, job_start: list[float]
-) -> list[PlannedRun]:
+    run: RunSpec,
+    index: int,
+    job_seed: int,
+    objective: AnyObjective,
+    job_start: list[float],
+    only: range | None = None,
+    offset: int = 0,
+) -> list[PlannedRun | str]:
+    """The runs of one run spec; those outside ``only`` (job-wide run indices, the first of
+    this spec's being ``offset``) are only their labels."""
     where = f"runs[{index}]"
     base = run.model_dump(exclude={"label", "sweep", "init", "tune"}, exclude_none=True)
     optimizers.resolve(base, where)  # the unswept run must be valid on its own
@@ -408,8 +420,12 @@ def _expand(
         raise SpecError.combine(errors)
     combos = list(itertools.product(*sweep.values())) if sweep else [()]
     static = {h.name for h in optimizers.entry(run.optimizer).hypers if not h.is_traced}
-    planned = []
-    for combo in combos:
+    planned: list[PlannedRun | str] = []
+    for n, combo in enumerate(combos):
+        label = label_of(run.label or run.optimizer, sweep, combo)
+        if only is not None and offset + n not in only:
+            planned.append(label)  # counted for the labels, not resolved
+            continue
         chosen = dict(zip(sweep, combo, strict=True))
         seed = chosen.pop("seed", job_seed)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
@@ -423,25 +439,6 @@ def _expand(
                 (f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m) for f, m in exc.errors
             ]
             raise SpecError.combine(swept) from None
-        label = run.label or run.optimizer
-        if sweep:
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in zip(sweep, combo, strict=True))
-            label = f"{label}({shown})"
         variant = tuple((k, v) for k, v in zip(sweep, combo, strict=True) if k in static)
         planned.append(PlannedRun(label, config, seed, start, index, variant))
     return planned
-
-
-def _short(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) and math.isfinite(value) else str(value)
-
-
-def _unique_labels(runs: list[PlannedRun]) -> list[PlannedRun]:
-    seen: dict[str, int] = {}
-    out = []
-    for run in runs:
-        n = seen.get(run.label, 0) + 1
-        seen[run.label] = n
-        label = run.label if n == 1 else f"{run.label} #{n}"
-        out.append(dataclasses.replace(run, label=label))
-    return out

@@ -4,6 +4,9 @@ Idempotent on the job id: a redelivered job that already finished does nothing, 
 stored at most once, and while an attempt's lease lives no other attempt starts. The lease is
 renewed by a heartbeat thread for as long as this process lives, so a killed process loses it
 within one lease period and the reaper (worker.reaper) hands the job out again.
+
+What runs under an attempt is a unit: a whole job (``run_whole``), or one shard of a sharded
+job (``worker.shards.run_shard``); attempts, leases and the reaper treat both alike.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
@@ -39,23 +43,38 @@ class JobLeased(Exception):
 
 
 class Heartbeat:
-    """Renews an attempt's lease from a thread while this process lives."""
+    """Renews an attempt's leases from a thread while this process lives: on its unit (job or
+    shard), and on the jobs it runs along in one batch (worker.batching), all under one
+    token. A unit whose lease cannot be renewed (it ended, or went to another attempt) is
+    lost: ``lost`` says so of the attempt's own unit, ``lost_units`` of every one."""
 
     def __init__(self, store: JobStore, job_id: str, token: str, lease_seconds: float):
-        self.store, self.job_id, self.token = store, job_id, token
+        self.store, self.job_id, self.token = store, job_id, token  # job_id: the unit
         self.lease_seconds = lease_seconds
-        self.lost = False
+        self.units = [job_id]
+        self.lost_units: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
 
+    @property
+    def lost(self) -> bool:
+        return self.job_id in self.lost_units
+
+    def add(self, units: list[str]) -> None:
+        self.units = [*self.units, *units]
+
     def _beat(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
-            try:
-                if not self.store.renew_lease(self.job_id, self.token, self.lease_seconds):
-                    self.lost = True  # ended, or handed to another attempt
-                    return
-            except redis.RedisError as exc:  # Redis away: the next beat tries again
-                log.warning("job %s: lease not renewed: %s", self.job_id, exc)
+            for unit in self.units:
+                if unit in self.lost_units:
+                    continue
+                try:
+                    if not self.store.renew_lease(unit, self.token, self.lease_seconds):
+                        self.lost_units.add(unit)  # ended, or handed to another attempt
+                except redis.RedisError as exc:  # Redis away: the next beat tries again
+                    log.warning("%s: lease not renewed: %s", unit, exc)
+            if len(self.lost_units) == len(self.units):
+                return
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -66,7 +85,7 @@ class Heartbeat:
         self._thread.join()
 
 
-def _start_jax(settings: Settings) -> None:
+def start_jax(settings: Settings) -> None:
     """Configure JAX in this (pool child) process, the first time a job runs here."""
     global _jax_ready
     if _jax_ready:
@@ -79,11 +98,18 @@ def _start_jax(settings: Settings) -> None:
     _jax_ready = True
 
 
-def execute(store: JobStore, job_id: str, settings: Settings, worker: str, queue: str) -> str:
-    """Run the job ``job_id`` if it still needs running; return its status afterwards.
+# what runs under an attempt: (store, unit, settings, token, heartbeat) -> status
+Body = Callable[[JobStore, str, Settings, str, Heartbeat], str]
 
-    Raises ``JobLeased`` while another attempt holds the job, and lets Redis connection errors
-    through (the task retries them; the job stays `running` until its lease lapses)."""
+
+def execute(
+    store: JobStore, unit: str, settings: Settings, worker: str, queue: str, body: Body
+) -> str:
+    """Run ``unit`` (a job id, or ``{id}/{k}`` for a shard) with ``body`` if it still needs
+    running; return its status afterwards.
+
+    Raises ``JobLeased`` while another attempt holds the unit, and lets Redis connection
+    errors through (the task retries them; the unit stays `running` until its lease lapses)."""
     token = f"{worker}:{os.getpid()}:{uuid.uuid4().hex}"
     attempt = Attempt(
         worker=worker,
@@ -93,40 +119,43 @@ def execute(store: JobStore, job_id: str, settings: Settings, worker: str, queue
         max_attempts=settings.max_attempts,
         time_limit=settings.task_time_limit,
     )
-    outcome, value = store.start(job_id, token, attempt)
+    outcome, value = store.start(unit, token, attempt)
     if outcome == "missing":
-        log.warning("job %s is unknown (expired?): nothing to run", job_id)
+        log.warning("job %s is unknown (expired?): nothing to run", unit)
         return "missing"
     if outcome == "final":
-        return value  # a redelivery after the job ended, or its last attempt was lost
+        return value  # a redelivery after the job (or shard) ended, or its last attempt was lost
     if outcome == "leased":
         raise JobLeased(int(value) / 1000)
-    log.info("job %s: attempt %s", job_id, value)
-    with Heartbeat(store, job_id, token, settings.job_lease) as beat:
+    log.info("%s: attempt %s", unit, value)
+    with Heartbeat(store, unit, token, settings.job_lease) as beat:
         try:
-            if store.has_result(job_id):  # the last attempt stored its result, then died
-                store.finish(job_id, SUCCEEDED, token=token)
-                return SUCCEEDED
-            return _run(store, job_id, settings, token, beat)
+            return body(store, unit, settings, token, beat)
         except SoftTimeLimitExceeded:
-            log.warning("job %s passed its soft time limit", job_id)
+            log.warning("%s passed its soft time limit", unit)
             error = {
                 "reason": "time_limit",
                 "type": "time_limit",
                 "detail": f"the job ran longer than {settings.task_soft_time_limit} s",
             }
-            store.finish(job_id, FAILED, error, token=token)
+            _fail(store, beat, error)
             return FAILED
         except (redis.ConnectionError, redis.TimeoutError):
             raise
         except Exception as exc:  # noqa: BLE001 - any failure ends the job, never the worker
-            log.exception("job %s failed", job_id)
+            log.exception("%s failed", unit)
             error = {"reason": "error", "type": type(exc).__name__, "detail": str(exc)}
-            store.finish(job_id, FAILED, error, token=token)
+            _fail(store, beat, error)
             return FAILED
 
 
-def _progress(p: Progress) -> dict[str, Any]:
+def _fail(store: JobStore, beat: Heartbeat, error: dict[str, Any]) -> None:
+    """Fail every job the attempt holds: its own, and those batched with it."""
+    for unit in beat.units:
+        store.finish(unit, FAILED, error, token=beat.token)
+
+
+def progress_doc(p: Progress) -> dict[str, Any]:
     return {
         "phase": getattr(p, "phase", "running"),
         "steps_done": p.steps_done,
@@ -143,8 +172,18 @@ def _progress(p: Progress) -> dict[str, Any]:
     }
 
 
-def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Heartbeat) -> str:
-    _start_jax(settings)
+def invalid_spec(exc: Any) -> dict:
+    """The error of a job that passed submission but no longer parses (a catalog change)."""
+    errors = [{"field": f, "message": m} for f, m in exc.errors]
+    return {"reason": "error", "type": "invalid_spec", "errors": errors}
+
+
+def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat: Heartbeat) -> str:
+    """The body of an unsharded job: run it chunk by chunk, then store its result."""
+    if store.has_result(job_id):  # the last attempt stored its result, then died
+        store.finish(job_id, SUCCEEDED, token=token)
+        return SUCCEEDED
+    start_jax(settings)
     from optcore import SpecError
     from optcore.spec import parse_job
     from optcore.tune import runner_for
@@ -153,18 +192,21 @@ def _run(store: JobStore, job_id: str, settings: Settings, token: str, beat: Hea
     if job is None:  # expired since it started
         log.warning("job %s is unknown (expired?): nothing to run", job_id)
         return "missing"
+    if job["batch_key"] and settings.batch_max_runs > 1:
+        from .batching import run_batch, take
+
+        ids = take(store, job, token, settings)
+        if len(ids) > 1:
+            return run_batch(store, ids, settings, token, beat)
     try:
         runner = runner_for(parse_job(job["spec"]), settings.chunk_seconds)
     except SpecError as exc:  # validated at submission; a catalog change can still refuse it
-        errors = [{"field": f, "message": m} for f, m in exc.errors]
-        store.finish(
-            job_id, FAILED, {"reason": "error", "type": "invalid_spec", "errors": errors}, token
-        )
+        store.finish(job_id, FAILED, invalid_spec(exc), token)
         return FAILED
     # closing(): whatever ends the loop (cancel, time limit, error) also ends the generator
     with closing(runner.chunks()) as chunks:
         for p in chunks:
-            cancel = store.set_progress(job_id, _progress(p))
+            cancel = store.set_progress(job_id, progress_doc(p))
             if beat.lost:
                 log.warning("job %s: this attempt lost its lease; stopping", job_id)
                 return LOST

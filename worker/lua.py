@@ -1,12 +1,17 @@
 """The job state machine as Redis Lua scripts: each transition is atomic, keyed on the job's
 status and on the running attempt's token, and updates the metrics counters in the same step.
 
+A job runs as one unit of work, or, when sharded (worker.shards), as several: shard k is the
+unit ``{id}/{k}`` with its own hash, attempts, lease and token, while the job's hash keeps the
+job's status. An unsharded job's unit is the job itself (unit hash = job hash, unit = id), so
+the same scripts serve both.
+
 Every transition script takes the same keys and leading arguments:
-  KEYS: job hash, events stream, lease, set of running jobs, stats hash
-  ARGV: now, job id, key prefix, result TTL (s), events kept; then its own arguments.
-A job ends exactly once: only ``_finish`` writes a final status and the ``end`` event, and
-every caller checks first that the job is not final (and, for a worker, that it still holds
-the running attempt).
+  KEYS: job hash, events stream, the unit's lease, set of running units, stats hash, unit hash
+  ARGV: now, job id, key prefix, result TTL (s), events kept, unit; then its own arguments.
+A job ends exactly once: only ``finish`` writes a final status and the ``end`` event, and
+every caller checks first that the job is not final (and, for a worker, that its unit still
+holds the running attempt).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 _COMMON = """
 local function is_final(s) return s == 'succeeded' or s == 'failed' or s == 'canceled' end
 local function count(field, by) redis.call('HINCRBY', KEYS[5], field, by) end
+local sharded = KEYS[6] ~= KEYS[1]
 
 -- why the last attempt's process is gone: killed at the hard time limit, or lost
 local function lost_reason()
-  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline') or '0')
+  local deadline = tonumber(redis.call('HGET', KEYS[6], 'deadline') or '0')
   if deadline > 0 and tonumber(ARGV[1]) >= deadline - 2 then return 'time_limit' end
   return 'worker_lost'
 end
@@ -28,7 +34,9 @@ local function lost_error(reason, attempts)
   return cjson.encode({reason = reason, type = reason, detail = detail})
 end
 
--- the one way a job ends: status, the end event, counters, expiry, owner's active set
+-- the one way a job ends: status, the end event, counters, expiry, owner's active set, and
+-- every shard's unit (its running entry and lease: the shards still going stop at their
+-- next heartbeat or chunk)
 local function finish(status, err, reason)
   local from = redis.call('HGET', KEYS[1], 'status')
   redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[1])
@@ -41,6 +49,13 @@ local function finish(status, err, reason)
   if owner then redis.call('SREM', ARGV[3] .. 'active:' .. owner, ARGV[2]) end
   redis.call('SREM', KEYS[4], ARGV[2])
   redis.call('DEL', KEYS[3])
+  for k = 0, tonumber(redis.call('HGET', KEYS[1], 'shards') or '0') - 1 do
+    local unit = ARGV[2] .. '/' .. k
+    redis.call('SREM', KEYS[4], unit)
+    redis.call('DEL', ARGV[3] .. 'lease:' .. unit)
+    redis.call('EXPIRE', ARGV[3] .. 'shard:' .. unit, ARGV[4])
+  end
+  redis.call('DEL', ARGV[3] .. 'shards-done:' .. ARGV[2])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'end',
              'data', cjson.encode(ending))
   redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -49,22 +64,28 @@ local function finish(status, err, reason)
   count('finished:' .. status, 1)
   if reason ~= '' then count('failed:' .. reason, 1) end
 end
+
+-- does the attempt holding ``token`` still run this unit of a running job?
+local function holds(token)
+  return redis.call('HGET', KEYS[1], 'status') == 'running'
+     and redis.call('HGET', KEYS[6], 'status') == 'running'
+     and redis.call('HGET', KEYS[6], 'token') == token
+end
 """
 
-# ARGV[6..]: status, error JSON or '', reason or '', token ('' = any unfinished job: the API)
+# ARGV[7..]: status, error JSON or '', reason or '', token ('' = any unfinished job: the API)
 FINISH = (
     _COMMON
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or is_final(status) then return 0 end
-if ARGV[9] ~= '' and (status ~= 'running' or redis.call('HGET', KEYS[1], 'token') ~= ARGV[9])
-then return 0 end
-finish(ARGV[6], ARGV[7], ARGV[8])
+if ARGV[10] ~= '' and not holds(ARGV[10]) then return 0 end
+finish(ARGV[7], ARGV[8], ARGV[9])
 return 1
 """
 )
 
-# ARGV[6..]: token, lease ms, worker, pid, queue, max attempts, deadline (epoch s)
+# ARGV[7..]: token, lease ms, worker, pid, queue, max attempts, deadline (epoch s)
 START = (
     _COMMON
     + """
@@ -73,64 +94,70 @@ if not status then return {'missing', ''} end
 if is_final(status) then return {'final', status} end
 local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then return {'leased', tostring(ttl)} end
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if status == 'running' then  -- the last attempt's process is gone
+local unit = redis.call('HGET', KEYS[6], 'status')
+if unit == 'done' then return {'final', 'done'} end  -- a finished shard never runs again
+local attempts = tonumber(redis.call('HGET', KEYS[6], 'attempts') or '0')
+if unit == 'running' then  -- the last attempt's process is gone
   if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
     finish('canceled', '', '')
     return {'final', 'canceled'}
   end
-  if attempts >= tonumber(ARGV[11]) then
+  if attempts >= tonumber(ARGV[12]) then
     local reason = lost_reason()
     finish('failed', lost_error(reason, attempts), reason)
     return {'final', 'failed'}
   end
-else
+elseif status == 'queued' then
   count('jobs:queued', -1)
   count('jobs:running', 1)
+  redis.call('HSET', KEYS[1], 'status', 'running')
 end
-attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+attempts = redis.call('HINCRBY', KEYS[6], 'attempts', 1)
 count('attempts', 1)
-redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[7])
-redis.call('HSET', KEYS[1], 'status', 'running', 'token', ARGV[6], 'worker', ARGV[8],
-           'pid', ARGV[9], 'queue', ARGV[10], 'deadline', ARGV[12], 'attempt_started_at', ARGV[1])
+redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[8])
+redis.call('HSET', KEYS[6], 'status', 'running', 'token', ARGV[7], 'worker', ARGV[9],
+           'pid', ARGV[10], 'queue', ARGV[11], 'deadline', ARGV[13], 'attempt_started_at', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[6])
 return {'started', tostring(attempts)}
 """
 )
 
-# ARGV[6..]: max attempts. A running job whose lease is gone goes back to the queue, or fails.
+# ARGV[7..]: max attempts. A running unit whose lease is gone goes back to the queue, or its
+# job fails.
 REQUEUE = (
     _COMMON
     + """
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'running' then
-  redis.call('SREM', KEYS[4], ARGV[2])
+if redis.call('HGET', KEYS[1], 'status') ~= 'running'
+   or redis.call('HGET', KEYS[6], 'status') ~= 'running' then
+  redis.call('SREM', KEYS[4], ARGV[6])
   return {'gone', ''}
 end
 if redis.call('PTTL', KEYS[3]) > 0 then return {'alive', ''} end
-local queue = redis.call('HGET', KEYS[1], 'queue') or ''
+local queue = redis.call('HGET', KEYS[6], 'queue') or ''
 if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
   finish('canceled', '', '')
   return {'canceled', queue}
 end
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+local attempts = tonumber(redis.call('HGET', KEYS[6], 'attempts') or '0')
 local reason = lost_reason()
-if attempts >= tonumber(ARGV[6]) then
+if attempts >= tonumber(ARGV[7]) then
   finish('failed', lost_error(reason, attempts), reason)
   return {'failed', queue}
 end
-redis.call('HSET', KEYS[1], 'status', 'queued', 'last_lost', reason)
-redis.call('HDEL', KEYS[1], 'token')
-redis.call('SREM', KEYS[4], ARGV[2])
-count('jobs:running', -1)
-count('jobs:queued', 1)
+redis.call('HSET', KEYS[6], 'status', 'queued', 'last_lost', reason)
+redis.call('HDEL', KEYS[6], 'token')
+redis.call('SREM', KEYS[4], ARGV[6])
+if not sharded then  -- the job waits again; a sharded job runs on while its shard waits
+  count('jobs:running', -1)
+  count('jobs:queued', 1)
+end
 count('requeued:' .. reason, 1)
 return {'requeued', queue}
 """
 )
 
-# ARGV[6..]: nothing. Queued: canceled now. Running: flagged, stops after its current chunk.
+# ARGV[7..]: nothing. Queued: canceled now. Running: flagged, stops after its current chunk.
 CANCEL = (
     _COMMON
     + """
@@ -145,14 +172,122 @@ return status
 """
 )
 
-# KEYS: job hash, lease. ARGV: token, lease ms. The heartbeat of a live attempt.
-RENEW = """
-if redis.call('HGET', KEYS[1], 'status') == 'running'
-   and redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-  return 1
+# ARGV[7..]: token, lease ms. The heartbeat of a live attempt.
+RENEW = (
+    _COMMON
+    + """
+if not holds(ARGV[7]) then return 0 end
+redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[8])
+return 1
+"""
+)
+
+# ARGV[7..]: token, shards of the job, done-set key. A shard whose result is stored: 'done'
+# (its unit ends), 'merge' (every shard is done and this one merges them, still holding its
+# lease: if it dies, its redelivery merges) or 'lost' (the attempt no longer holds the unit).
+SHARD_DONE = (
+    _COMMON
+    + """
+if not holds(ARGV[7]) then return 'lost' end
+redis.call('SADD', ARGV[9], ARGV[6])
+if redis.call('SCARD', ARGV[9]) >= tonumber(ARGV[8]) then return 'merge' end
+redis.call('HSET', KEYS[6], 'status', 'done', 'finished_at', ARGV[1])
+redis.call('HDEL', KEYS[6], 'token')
+redis.call('DEL', KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[6])
+return 'done'
+"""
+)
+
+# ARGV[7..]: token, shards, phase, run-steps done, runs going, chunk, chunks of this shard,
+# steps per run. Records the shard's progress and writes the job's, summed over its shards,
+# in one step (so that it never goes back). Returns {cancel requested, 'running'}, or
+# {0, 'lost'} once the attempt no longer holds its running shard (the job ended, or the
+# shard was handed to another attempt).
+SHARD_PROGRESS = (
+    _COMMON
+    + """
+if not holds(ARGV[7]) then return {0, 'lost'} end
+redis.call('HSET', KEYS[6], 'run_steps', ARGV[10], 'running', ARGV[11], 'chunk', ARGV[12],
+           'chunks', ARGV[13])
+local sum = {run_steps = 0, runs = 0, running = 0, chunk = 0, chunks = 0, done = 0}
+for k = 0, tonumber(ARGV[8]) - 1 do
+  local v = redis.call('HMGET', ARGV[3] .. 'shard:' .. ARGV[2] .. '/' .. k,
+                       'run_steps', 'runs', 'running', 'chunk', 'chunks', 'status')
+  sum.run_steps = sum.run_steps + tonumber(v[1] or '0')
+  sum.runs = sum.runs + tonumber(v[2] or '0')
+  sum.running = sum.running + tonumber(v[3] or v[2] or '0')
+  sum.chunk = sum.chunk + tonumber(v[4] or '0')
+  sum.chunks = sum.chunks + tonumber(v[5] or '1')
+  if v[6] == 'done' then sum.done = sum.done + 1 end
 end
-return 0
+local steps = tonumber(ARGV[14])
+local progress = cjson.encode({
+  phase = ARGV[9], steps_done = math.floor(sum.run_steps / sum.runs), steps_total = steps,
+  fraction = sum.run_steps / (sum.runs * steps), chunk = sum.chunk, chunks = sum.chunks,
+  runs_running = sum.running, shards = tonumber(ARGV[8]), shards_done = sum.done})
+redis.call('HSET', KEYS[1], 'progress', progress)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', 'progress', 'data', progress)
+return {tonumber(redis.call('HGET', KEYS[1], 'cancel_requested') or '0'), 'running'}
+"""
+)
+
+# KEYS: the leader's job hash, the list of queued jobs of its structure, running set, stats.
+# ARGV: now, leader id, key prefix, most runs in all, token, lease ms, worker, pid, queue,
+# deadline, list TTL (s). The leader (already started) takes queued jobs of its structure off
+# the list, oldest first, while their runs fit (then back to a power of two of runs in all),
+# and starts each under this attempt's token with its own lease: canceled, started or ended
+# ones are dropped. Every job taken gets the batch's ids in 'batch'. Returns the ids, the
+# leader first.
+TAKE_BATCH = """
+local function count(field, by) redis.call('HINCRBY', KEYS[4], field, by) end
+redis.call('LREM', KEYS[2], 0, ARGV[2])
+local total = tonumber(redis.call('HGET', KEYS[1], 'batch_runs') or '1')
+local taken, sizes = {ARGV[2]}, {total}
+while total < tonumber(ARGV[4]) do
+  local id = redis.call('LPOP', KEYS[2])
+  if not id then break end
+  local job = ARGV[3] .. 'job:' .. id
+  if redis.call('HGET', job, 'status') == 'queued'
+     and redis.call('HGET', job, 'cancel_requested') ~= '1' then
+    local runs = tonumber(redis.call('HGET', job, 'batch_runs') or '1')
+    if total + runs > tonumber(ARGV[4]) then
+      redis.call('LPUSH', KEYS[2], id)  -- the next batch's
+      break
+    end
+    total = total + runs
+    taken[#taken + 1], sizes[#sizes + 1] = id, runs
+  end
+end
+-- a power of two of runs at most: few program widths, each compiled once; the rest wait
+local width = 1
+while width * 2 <= total do width = width * 2 end
+while total > width and #taken > 1 do
+  redis.call('LPUSH', KEYS[2], taken[#taken])
+  total = total - sizes[#sizes]
+  taken[#taken], sizes[#sizes] = nil, nil
+end
+for n = 2, #taken do
+  local job = ARGV[3] .. 'job:' .. taken[n]
+  redis.call('HINCRBY', job, 'attempts', 1)
+  redis.call('SET', ARGV[3] .. 'lease:' .. taken[n], ARGV[5], 'PX', ARGV[6])
+  redis.call('HSET', job, 'status', 'running', 'token', ARGV[5], 'worker', ARGV[7],
+             'pid', ARGV[8], 'queue', ARGV[9], 'deadline', ARGV[10],
+             'attempt_started_at', ARGV[1])
+  redis.call('HSETNX', job, 'started_at', ARGV[1])
+  redis.call('SADD', KEYS[3], taken[n])
+  count('jobs:queued', -1)
+  count('jobs:running', 1)
+  count('attempts', 1)
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[11]) end
+if #taken > 1 then
+  local ids = cjson.encode(taken)
+  for _, id in ipairs(taken) do redis.call('HSET', ARGV[3] .. 'job:' .. id, 'batch', ids) end
+  count('batches', 1)
+  count('batched_jobs', #taken)
+end
+return taken
 """
 
 # KEYS: the owner's active set, this minute's rate counter. ARGV: key prefix.

@@ -1,9 +1,11 @@
-"""The reaper: hands out again the running jobs whose process is gone.
+"""The reaper: hands out again the running units (jobs, or shards of a sharded job) whose
+process is gone.
 
-A running job's lease lives only while its heartbeat renews it. Every worker runs a reaper
+A running unit's lease lives only while its heartbeat renews it. Every worker runs a reaper
 thread (in the Celery main process, which never runs jobs); a Redis lock lets one sweep happen
-per period across all of them. A job whose lease lapsed goes back to the queue with a new
-message, or fails (``worker_lost`` or ``time_limit``) once it has had its attempts.
+per period across all of them. A unit whose lease lapsed goes back to the queue with a new
+message (a lost shard alone: the others run on), or its job fails (``worker_lost`` or
+``time_limit``) once the unit has had its attempts.
 """
 
 from __future__ import annotations
@@ -20,24 +22,24 @@ from .settings import Settings
 from .store import JobStore
 
 log = logging.getLogger("optserve.reaper")
-Send = Callable[[str, str], None]  # (job id, queue): publish a run_job message
+Send = Callable[[str, str], None]  # (unit, queue): publish the message that runs it
 
 
 def sweep(store: JobStore, settings: Settings, send: Send, who: str) -> dict[str, list[str]]:
-    """One pass over the running jobs, if it is this worker's turn: what happened to each."""
+    """One pass over the running units, if it is this worker's turn: what happened to each."""
     done: dict[str, list[str]] = {}
     if not store.take_reaper_turn(who, settings.reaper_interval * 0.9):
         return done
-    for job_id in store.running_jobs():
-        outcome, queue = store.requeue_if_lost(job_id, settings.max_attempts)
+    for unit in store.running_units():
+        outcome, queue = store.requeue_if_lost(unit, settings.max_attempts)
         if outcome in ("alive", "gone"):
             continue
-        done.setdefault(outcome, []).append(job_id)
+        done.setdefault(outcome, []).append(unit)
         if outcome == "requeued":
-            log.warning("job %s lost its process: requeued on %s", job_id, queue)
-            send(job_id, queue or settings.queue)
+            log.warning("%s lost its process: requeued on %s", unit, queue)
+            send(unit, queue or settings.queue)
         else:
-            log.warning("job %s lost its process: %s", job_id, outcome)
+            log.warning("%s lost its process: %s", unit, outcome)
     return done
 
 

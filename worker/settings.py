@@ -51,6 +51,24 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="comma-separated API keys; empty: no auth")
     max_body_bytes: int = 2 * 1024 * 1024
     max_run_steps: int = Field(2_000_000_000, description="limit on runs x steps per job")
+    # Sharded sweeps (worker.shards). A job with more than 4,096 runs (what one program
+    # takes) is always sharded, 4,096 runs a shard. By runs x steps, the default is the
+    # admission limit: a job that one worker could run before is not split, as a single
+    # worker gains nothing from shards. With several workers, lower it: 1e8 is about a
+    # second of a 2-D test function's work here per shard, a shard's fixed costs (parsing
+    # its runs, a compile per new run bucket, storing its part) a fraction of that.
+    shard_run_steps: int = Field(
+        2_000_000_000, ge=1, description="runs x steps above which a job is split into shards"
+    )
+    max_shards: int = Field(64, ge=2, description="shards of one job at most")
+    batch_max_runs: int = Field(
+        256,
+        ge=1,
+        description="runs of queued jobs of one structure run as one program; 1: no batching",
+    )
+    max_sharded_runs: int = Field(
+        65_536, ge=1, description="runs (after sweeps) of a sharded job; 4,096 otherwise"
+    )
     # Admission by cost (optcore.cost), sized to a 2-core, 24 GB machine: a result of about
     # 200 MB of JSON (under 1 GB in the worker while it is built), parameters with optimizer
     # state of about half a GB, and a few minutes of compute.

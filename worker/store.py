@@ -7,8 +7,10 @@ Keys (prefix ``optserve:``):
   events:{id}         stream of progress events, then one final event
   owner:{owner}       sorted set of the owner's job ids, scored by creation time (ms)
   idem:{owner}:{key}  an Idempotency-Key: payload fingerprint, job id, state
-  lease:{id}          the running attempt's token; short TTL, renewed by its heartbeat thread
-  running             set of the jobs in `running` (what the reaper looks at)
+  lease:{unit}        the running attempt's token; short TTL, renewed by its heartbeat thread
+  running             set of the units in `running` (what the reaper looks at)
+  shard:{id}/{k}      hash of shard k of a sharded job (worker.shards): its runs, status,
+                      attempts, token, progress; shard-result:{id}/{k}, shards-done:{id}
   stats               counters kept by the transitions: jobs:<status>, finished:<status>, ...
   stats:owners        submissions per owner (shown only to a metrics token holder)
   reaper              lock: one reaper sweep at a time across workers
@@ -37,6 +39,7 @@ from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from . import lua
+from .idempotency import IdempotencyKeys
 from .states import FINAL_STATES, JobState
 
 PREFIX = "optserve:"
@@ -81,6 +84,11 @@ class JobRecord(TypedDict):
     pid: str | None
     queue: str | None
     last_lost: str | None  # why the last attempt was lost (worker_lost, time_limit)
+    deadline: str | None  # the latest attempt's hard time limit (epoch s)
+    shards: int | None  # a sharded job's shard count (worker.shards)
+    merge_ms: float | None  # a sharded job: how long its merge took
+    batch_key: str | None  # the structure it can be batched by (worker.batching)
+    batch: list[str] | None  # the jobs of the program it ran in, this one included
 
 
 def _text(value: bytes | str) -> str:
@@ -118,6 +126,11 @@ def _record(raw: dict[bytes | str, bytes | str]) -> JobRecord:
         pid=fields.get("pid"),
         queue=fields.get("queue"),
         last_lost=fields.get("last_lost"),
+        deadline=fields.get("deadline"),
+        shards=int(fields["shards"]) if "shards" in fields else None,
+        merge_ms=moment("merge_ms"),
+        batch_key=fields.get("batch_key"),
+        batch=document("batch"),
     )
 
 
@@ -169,7 +182,7 @@ class Page:
     next_after: tuple[float, str] | None  # (score, id) of the last item when more remain
 
 
-class JobStore:
+class JobStore(IdempotencyKeys):
     def __init__(
         self,
         client: redis.Redis,
@@ -220,10 +233,6 @@ class JobStore:
         return f"{PREFIX}owner:{owner}"
 
     @staticmethod
-    def _idem(owner: str, key: str) -> str:
-        return f"{PREFIX}idem:{owner}:{key}"
-
-    @staticmethod
     def _active(owner: str) -> str:
         return f"{PREFIX}active:{owner}"
 
@@ -235,23 +244,47 @@ class JobStore:
     STATS = f"{PREFIX}stats"
     OWNER_STATS = f"{PREFIX}stats:owners"
 
-    def _transition(self, script: Script, job_id: str, *args: EncodableT) -> Any:
-        """Run a transition script with the keys and leading arguments they all take."""
+    @staticmethod
+    def _shard(unit: str) -> str:
+        return f"{PREFIX}shard:{unit}"
+
+    def transition(self, script: Script, unit: str, *args: EncodableT) -> Any:
+        """Run a transition script with the keys and leading arguments they all take.
+
+        ``unit``: a job id (the job runs as one unit), or ``{id}/{k}``, shard k of the job."""
+        job_id, _, shard = unit.partition("/")
         keys = [
             self._job(job_id),
             self._events(job_id),
-            self._lease(job_id),
+            self._lease(unit),
             self.RUNNING_SET,
             self.STATS,
+            self._shard(unit) if shard else self._job(job_id),
         ]
-        common: list[EncodableT] = [repr(time.time()), job_id, PREFIX, self.result_ttl, EVENTS_KEPT]
+        common: list[EncodableT] = [
+            repr(time.time()),
+            job_id,
+            PREFIX,
+            self.result_ttl,
+            EVENTS_KEPT,
+            unit,
+        ]
         return script(keys=keys, args=[*common, *args])
 
     # -- jobs ---------------------------------------------------------------------------
 
     def create_job(
-        self, job_id: str, owner: str, spec: dict[str, Any], summary: dict[str, Any]
+        self,
+        job_id: str,
+        owner: str,
+        spec: dict[str, Any],
+        summary: dict[str, Any],
+        shards: list[tuple[int, int]] | None = None,
+        batch: tuple[str, str, int] | None = None,
     ) -> JobRecord:
+        """Store a queued job; ``shards``: the run ranges it is split into, if it is;
+        ``batch``: (list key, structure key, runs) of a job that can be batched with others
+        of its structure (worker.batching)."""
         now = time.time()
         record: dict[FieldT, EncodableT] = {
             "id": job_id,
@@ -263,8 +296,24 @@ class JobStore:
             "attempts": "0",
             "cancel_requested": "0",
         }
+        if shards:
+            record["shards"] = str(len(shards))
+        if batch:
+            record["batch_key"], record["batch_runs"] = batch[1], str(batch[2])
         with self.r.pipeline(transaction=True) as p:
             p.hset(self._job(job_id), mapping=record)
+            for k, (lo, hi) in enumerate(shards or []):
+                fields: dict[FieldT, EncodableT] = {
+                    "status": QUEUED,
+                    "lo": lo,
+                    "hi": hi,
+                    "runs": hi - lo,
+                    "attempts": 0,
+                }
+                p.hset(self._shard(f"{job_id}/{k}"), mapping=fields)
+            if batch:
+                p.rpush(batch[0], job_id)
+                p.expire(batch[0], self.result_ttl)
             p.zadd(self._owner(owner), {job_id: now * 1000})
             p.sadd(self._active(owner), job_id)
             p.hincrby(self.STATS, "jobs:queued", 1)
@@ -326,13 +375,14 @@ class JobStore:
         last = entries[limit - 1] if more else None
         return Page(items, (last[1], last[0]) if last else None)
 
-    def start(self, job_id: str, token: str, attempt: Attempt) -> tuple[str, str]:
-        """Begin an attempt holding the lease ``token``. Returns ('started', attempts),
-        ('leased', ms left on another attempt's lease), ('final', status: the job ended, or
-        just failed because its earlier attempts were all lost) or ('missing', '')."""
-        outcome, value = self._transition(
+    def start(self, unit: str, token: str, attempt: Attempt) -> tuple[str, str]:
+        """Begin an attempt of ``unit`` (a job id, or ``{id}/{k}``) holding the lease
+        ``token``. Returns ('started', attempts), ('leased', ms left on another attempt's
+        lease), ('final', status: the job ended or just failed because its earlier attempts
+        were all lost; 'done': the shard finished) or ('missing', '')."""
+        outcome, value = self.transition(
             self._start,
-            job_id,
+            unit,
             token,
             int(attempt.lease_seconds * 1000),
             attempt.worker,
@@ -359,7 +409,7 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> str | None:
         """Cancel: returns the status after the request (None for an unknown job)."""
-        status = self._transition(self._cancel, job_id)
+        status = self.transition(self._cancel, job_id)
         return status.decode() if status else None
 
     def cancel_requested(self, job_id: str) -> bool:
@@ -367,16 +417,17 @@ class JobStore:
 
     def finish(
         self,
-        job_id: str,
+        unit: str,
         status: str,
         error: dict[str, Any] | None = None,
         token: str | None = None,
     ) -> bool:
-        """End the job, once: with ``token``, only while that attempt holds it; without, any
-        unfinished job (the API's path). False when it had already ended or moved on."""
+        """End the job of ``unit`` (its id, or one of its shards), once: with ``token``, only
+        while that attempt holds the unit; without, any unfinished job (the API's path).
+        False when it had already ended or moved on."""
         reason = (error or {}).get("reason", "") if status == FAILED else ""
         err = json.dumps(error) if error is not None else ""
-        return bool(self._transition(self._finish, job_id, status, err, reason, token or ""))
+        return bool(self.transition(self._finish, unit, status, err, reason, token or ""))
 
     # -- results ------------------------------------------------------------------------
 
@@ -411,49 +462,20 @@ class JobStore:
         ttl = self.r.ttl(self._result(job_id))
         self.r.set(f"{PREFIX}plot:{job_id}:{name}", data, ex=ttl if ttl > 0 else self.result_ttl)
 
-    # -- idempotency keys -----------------------------------------------------------------
-
-    def claim_idempotency(
-        self, owner: str, key: str, fingerprint: str, job_id: str
-    ) -> tuple[str, str | None]:
-        """('new', job_id) when this request owns the key; else ('replay' | 'in_progress' |
-        'mismatch', the first request's job id)."""
-        record = json.dumps({"fingerprint": fingerprint, "job": job_id, "state": "pending"})
-        if self.r.set(self._idem(owner, key), record, nx=True, ex=self.idempotency_ttl):
-            return "new", job_id
-        raw = self.r.get(self._idem(owner, key))
-        if raw is None:  # expired between the two calls: try once more
-            return self.claim_idempotency(owner, key, fingerprint, job_id)
-        first = json.loads(raw)
-        if first["fingerprint"] != fingerprint:
-            return "mismatch", first["job"]
-        return ("in_progress" if first["state"] == "pending" else "replay"), first["job"]
-
-    def complete_idempotency(self, owner: str, key: str) -> None:
-        raw = self.r.get(self._idem(owner, key))
-        if raw is not None:
-            record = {**json.loads(raw), "state": "done"}
-            self.r.set(self._idem(owner, key), json.dumps(record), xx=True, keepttl=True)
-
-    def release_idempotency(self, owner: str, key: str) -> None:
-        self.r.delete(self._idem(owner, key))
-
     # -- leases: one live attempt per job -----------------------------------------------
 
-    def renew_lease(self, job_id: str, token: str, seconds: float) -> bool:
-        """The heartbeat: False once the attempt no longer holds the job."""
-        lease_ms = int(seconds * 1000)
-        return bool(
-            self._renew(keys=[self._job(job_id), self._lease(job_id)], args=[token, lease_ms])
-        )
+    def renew_lease(self, unit: str, token: str, seconds: float) -> bool:
+        """The heartbeat: False once the attempt no longer holds the unit (job or shard)."""
+        return bool(self.transition(self._renew, unit, token, int(seconds * 1000)))
 
-    def running_jobs(self) -> list[str]:
+    def running_units(self) -> list[str]:
+        """The running units: job ids, and ``{id}/{k}`` for shards."""
         return [_text(m) for m in self.r.smembers(self.RUNNING_SET)]
 
-    def requeue_if_lost(self, job_id: str, max_attempts: int) -> tuple[str, str]:
-        """A running job whose lease expired: ('requeued', queue), ('failed' | 'canceled',
-        queue), or ('alive' | 'gone', '') when there is nothing to do."""
-        outcome, queue = self._transition(self._requeue, job_id, max_attempts)
+    def requeue_if_lost(self, unit: str, max_attempts: int) -> tuple[str, str]:
+        """A running unit whose lease expired: ('requeued', queue), ('failed' | 'canceled',
+        queue) for its job, or ('alive' | 'gone', '') when there is nothing to do."""
+        outcome, queue = self.transition(self._requeue, unit, max_attempts)
         return outcome.decode(), queue.decode()
 
     def take_reaper_turn(self, who: str, seconds: float) -> bool:

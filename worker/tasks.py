@@ -1,4 +1,5 @@
-"""The one task: run a stored job by id. Idempotent on the id (see worker.jobs.execute).
+"""The tasks: run a stored job by id, or one shard of a sharded job (worker.shards).
+Idempotent on the id and shard (see worker.jobs.execute).
 
 The worker's main process also runs the reaper (worker.reaper), started when the worker is
 ready, which requeues jobs whose process died.
@@ -12,13 +13,14 @@ from typing import Any
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
-from . import jobs, presence
+from . import jobs, presence, shards
 from .celery_app import app, settings
 from .reaper import Reaper
 from .store import JobStore
 
 presence.connect(settings.broker_url, settings.presence_ttl)
 TASK = "optserve.run_job"
+SHARD_TASK = "optserve.run_shard"
 REDIS_RETRIES = 10  # a task whose Redis stays away longer is left to the reaper
 
 
@@ -33,10 +35,19 @@ def store() -> JobStore:
 
 @app.task(name=TASK, bind=True, max_retries=None)
 def run_job(self: Any, job_id: str) -> str:
+    return _execute(self, job_id, jobs.run_whole)
+
+
+@app.task(name=SHARD_TASK, bind=True, max_retries=None)
+def run_shard(self: Any, job_id: str, shard: int) -> str:
+    return _execute(self, shards.unit_of(job_id, shard), shards.run_shard)
+
+
+def _execute(self: Any, unit: str, body: jobs.Body) -> str:
     queue = (self.request.delivery_info or {}).get("routing_key") or settings.queue
     worker = self.request.hostname or "worker"
     try:
-        return jobs.execute(store(), job_id, settings, worker=worker, queue=queue)
+        return jobs.execute(store(), unit, settings, worker=worker, queue=queue, body=body)
     except jobs.JobLeased as leased:  # a redelivery while an attempt lives: wait for its lease
         raise self.retry(countdown=leased.seconds + 0.5) from None
     except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -48,8 +59,12 @@ def run_job(self: Any, job_id: str) -> str:
 _reaper: Reaper | None = None
 
 
-def _send(job_id: str, queue: str) -> None:
-    app.send_task(TASK, args=[job_id], queue=queue)
+def _send(unit: str, queue: str) -> None:
+    job_id, shard = shards.split_unit(unit)
+    if shard is None:
+        app.send_task(TASK, args=[job_id], queue=queue)
+    else:
+        app.send_task(SHARD_TASK, args=[job_id, shard], queue=queue)
 
 
 @worker_ready.connect

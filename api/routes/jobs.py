@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from optcore.spec import JobSpec
+from worker import batching, shards
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobRecord
 
 from ..deps import (
@@ -190,9 +191,14 @@ def list_jobs(
         **problems(401, 404),
     },
 )
-def get_job(job: OwnedJob, response: Response) -> JobStatus:
+def get_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
     _with_retry(response, job)
-    return job_doc(job)
+    doc = job_doc(job)
+    extra = batching.shown_batch(store, job)
+    if job["shards"]:
+        extra["shards"] = shards.Shards(store).states(job["id"], job["shards"])
+        extra["merge_ms"] = job["merge_ms"]
+    return doc.model_copy(update=extra) if extra else doc
 
 
 @router.get(

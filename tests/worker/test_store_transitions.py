@@ -39,7 +39,7 @@ def test_a_job_runs_and_ends_exactly_once(store):
     assert ends(store, job_id) == [{"status": "succeeded"}]
     assert counters(store) == {"finished:succeeded": 1, "submitted": 1, "attempts": 1}
     assert store.start(job_id, "t2", attempt()) == ("final", "succeeded")
-    assert store.running_jobs() == []
+    assert store.running_units() == []
 
 
 def test_a_second_attempt_waits_for_a_live_lease(store):
