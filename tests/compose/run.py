@@ -249,6 +249,34 @@ def exercise(client: httpx.Client) -> None:
         job["status"] == "succeeded" and job["attempts"] == 2,
         "the killed worker's job finished once, on the restarted worker",
     )
+    compose("up", "-d", "--no-build", "--scale", "worker=2", "worker", quiet=True)
+    wait_until_workers(client, 2)
+    check(True, "two worker containers (docker compose up --scale worker=2)")
+    grid = [1e-4 * (1 + i / 128) for i in range(128)]
+    sharded = {  # more runs than one program takes: split into shards that both workers run
+        "objective": {"name": "rosenbrock"},
+        "steps": 2000,
+        "runs": [{"optimizer": "adam", "sweep": {"learning_rate": grid, "b1": [0.9] * 64}}],
+        "record": {"every": 1000},
+    }
+    response = client.post("/v1/jobs", json=sharded)
+    check(response.status_code == 202, f"a 8,192-run sweep was accepted ({response.status_code})")
+    job = wait_job(client, response.json()["id"], timeout=300)
+    shards = job.get("shards") or []
+    check(
+        job["status"] == "succeeded" and len(shards) >= 2,
+        f"the sharded sweep succeeded in {len(shards)} shards on two workers",
+    )
+    runs = client.get(f"/v1/jobs/{job['id']}/result").json()["runs"]
+    check(len(runs) == 8192, "its merged result holds all 8,192 runs")
+
+
+def wait_until_workers(client: httpx.Client, n: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/v1/workers").json().get("workers", 0) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {n} workers after {timeout} s")
+        time.sleep(0.5)
 
 
 def main() -> int:
