@@ -18,7 +18,7 @@ from api.stack import ROOT, settings_env
 from worker.settings import Settings
 from worker.store import JobStore
 
-from .stack import stack_settings, wait_until
+from .stack import stack_settings, store_of, wait_for, wait_until
 
 # Leases and sweeps short enough that a lost process is noticed within seconds.
 FAST_RECOVERY = dict(job_lease=3, reaper_interval=1, max_attempts=3)
@@ -89,3 +89,21 @@ def is_idle(pid: int, window: float = 0.5, max_share: float = 0.1) -> bool:
 
 def end_events(store: JobStore, job_id: str) -> list[dict]:
     return [data for _, kind, data in store.read_events(job_id) if kind == "end"]
+
+
+def small_job() -> dict:
+    return {
+        "objective": {"name": "rosenbrock"},
+        "steps": 500,
+        "runs": [{"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}}],
+    }
+
+
+def started(stack, job_id: str) -> tuple[int, int]:
+    """The (pid, attempt) of the process running the job, once it runs."""
+    return wait_until(lambda: running_pid(store_of(stack), job_id), 90, "the job to start")
+
+
+def next_job_succeeds(client: httpx.Client) -> None:
+    following = client.post("/v1/jobs", json=small_job()).json()["id"]
+    assert wait_for(client, following, timeout=60)["status"] == "succeeded"

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from .reliability import end_events, is_idle, running_pid
+from .reliability import end_events, is_idle, next_job_succeeds, started
 from .stack import start_stack, store_of, wait_for, wait_until
 
 
@@ -23,16 +23,6 @@ def stack(tmp_path_factory):
 def client(stack):
     with httpx.Client(base_url=stack.url, timeout=30) as c:
         yield c
-
-
-def _started(stack, job_id: str) -> tuple[int, int]:
-    return wait_until(lambda: running_pid(store_of(stack), job_id), 90, "the job to start")
-
-
-def _next_job_succeeds(client: httpx.Client) -> None:
-    small = {"objective": {"name": "rosenbrock"}, "steps": 500, "runs": [{"optimizer": "adam"}]}
-    following = client.post("/v1/jobs", json=small).json()["id"]
-    assert wait_for(client, following, timeout=60)["status"] == "succeeded"
 
 
 def _network_job(hidden: list[int], steps: int, landscape: dict | None = None) -> dict:
@@ -51,7 +41,7 @@ def _cancel_in_phase(stack, client: httpx.Client, job: dict, phase: str) -> None
     response = client.post("/v1/jobs", json=job)
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    pid, _ = _started(stack, job_id)
+    pid, _ = started(stack, job_id)
 
     def in_phase() -> bool:
         progress = client.get(f"/v1/jobs/{job_id}").json()["progress"] or {}
@@ -70,10 +60,10 @@ def _cancel_in_phase(stack, client: httpx.Client, job: dict, phase: str) -> None
 def test_cancel_lands_within_two_seconds_where_a_step_chunk_would_take_minutes(stack, client):
     # a 512x512 network: 10,000 steps at a time (the old chunk) take minutes here
     _cancel_in_phase(stack, client, _network_job([512, 512], 20_000), "running")
-    _next_job_succeeds(client)
+    next_job_succeeds(client)
 
 
 def test_cancel_lands_within_two_seconds_during_the_landscape(stack, client):
     plane = {"kind": "random", "resolution": 301}  # tens of seconds of forward passes
     _cancel_in_phase(stack, client, _network_job([256, 256], 10, plane), "landscape")
-    _next_job_succeeds(client)
+    next_job_succeeds(client)

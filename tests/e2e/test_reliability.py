@@ -13,18 +13,18 @@ import time
 import httpx
 import pytest
 
-from .reliability import FAST_RECOVERY, end_events, is_idle, running_pid
+from .reliability import (
+    FAST_RECOVERY,
+    end_events,
+    is_idle,
+    next_job_succeeds,
+    running_pid,
+    small_job,
+    started,
+)
 from .stack import long_job, start_stack, store_of, wait_for, wait_until
 
 SOFT_LIMIT_S = 8
-
-
-def small_job() -> dict:
-    return {
-        "objective": {"name": "rosenbrock"},
-        "steps": 500,
-        "runs": [{"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}}],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -47,28 +47,19 @@ def client(stack):
         yield c
 
 
-def _started(stack, job_id: str) -> tuple[int, int]:
-    return wait_until(lambda: running_pid(store_of(stack), job_id), 90, "the job to start")
-
-
-def _next_job_succeeds(client: httpx.Client) -> None:
-    following = client.post("/v1/jobs", json=small_job()).json()["id"]
-    assert wait_for(client, following, timeout=60)["status"] == "succeeded"
-
-
 def test_the_soft_time_limit_fails_the_job_and_stops_its_computation(stack, client):
     job_id = client.post("/v1/jobs", json=long_job()).json()["id"]
-    pid, _ = _started(stack, job_id)
+    pid, _ = started(stack, job_id)
     done = wait_for(client, job_id, timeout=SOFT_LIMIT_S + 30)
     assert done["status"] == "failed" and done["error"]["reason"] == "time_limit", done
     assert end_events(store_of(stack), job_id)[0]["error"]["reason"] == "time_limit"
     wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
-    _next_job_succeeds(client)
+    next_job_succeeds(client)
 
 
 def test_cancel_lands_within_two_seconds_on_a_running_job(stack, client):
     job_id = client.post("/v1/jobs", json=long_job()).json()["id"]
-    pid, _ = _started(stack, job_id)
+    pid, _ = started(stack, job_id)
     wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["progress"], 60, "progress")
     asked = time.monotonic()
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 202
@@ -76,7 +67,7 @@ def test_cancel_lands_within_two_seconds_on_a_running_job(stack, client):
     assert done["status"] == "canceled" and time.monotonic() - asked < 2.0
     wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
     assert end_events(store_of(stack), job_id) == [{"status": "canceled"}]
-    _next_job_succeeds(client)
+    next_job_succeeds(client)
 
 
 def test_a_job_whose_process_is_killed_every_time_fails_after_three_attempts(stack, client):
@@ -97,12 +88,12 @@ def test_a_job_whose_process_is_killed_every_time_fails_after_three_attempts(sta
     assert job["status"] == "failed" and job["error"]["reason"] == "worker_lost", job
     assert job["attempts"] == 3 and len(killed) == 3
     assert len(end_events(store, job_id)) == 1
-    _next_job_succeeds(client)
+    next_job_succeeds(client)
 
 
 def test_a_progress_stream_outlives_a_long_wait_in_the_queue(stack, client):
     blocker = client.post("/v1/jobs", json=long_job()).json()["id"]
-    _started(stack, blocker)
+    started(stack, blocker)
     waiting = client.post("/v1/jobs", json=small_job()).json()["id"]
     events: list[tuple[float, str, dict]] = []
     opened = time.monotonic()

@@ -11,16 +11,8 @@ import httpx
 import pytest
 import redis
 
-from .reliability import end_events, running_pid, supervised_stack
+from .reliability import end_events, running_pid, small_job, supervised_stack
 from .stack import long_job, wait_for, wait_until
-
-
-def small_job() -> dict:
-    return {
-        "objective": {"name": "rosenbrock"},
-        "steps": 500,
-        "runs": [{"optimizer": "nesterov", "hyperparameters": {"learning_rate": 1e-3}}],
-    }
 
 
 @pytest.fixture(scope="module")

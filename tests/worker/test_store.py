@@ -4,47 +4,17 @@ TTLs and cancel transitions. (Leases are tested with the reliability work.)"""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
-from api.stack import free_port, redis_server_binary
 from worker import store as store_module
 from worker.store import CANCELED, QUEUED, RUNNING, SUCCEEDED, Attempt, JobStore
 
 SPEC = {"objective": {"name": "rosenbrock"}, "runs": [{"optimizer": "adam"}]}
 SUMMARY = {"objective": "rosenbrock", "runs": 1, "steps": 1000, "optimizers": ["adam"]}
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    data: Path = tmp_path_factory.mktemp("store-redis")
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 @pytest.fixture
