@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .results import AssembledRuns
 
 DEFAULT_CHUNK_SECONDS = 1.0
-COMPILE_THREADS = 1  # concurrent compilation of a job's new groups (see docs/performance.md)
+COMPILE_THREADS = 2  # a job's new groups compiled two at a time: 3.5x vs 5.5x a bare compile
 
 COMPILING, RUNNING_PHASE, LANDSCAPE = "compiling", "running", "landscape"
 
