@@ -27,8 +27,9 @@ from redis.typing import EncodableT
 
 from . import lua
 from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
+from .records import text
 from .settings import Settings
-from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore, _text
+from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore
 
 if TYPE_CHECKING:  # optcore imports JAX: only inside a job, never in the Celery parent
     from optcore.spec import Job, PlannedRun
@@ -64,7 +65,7 @@ def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> lis
         job["deadline"] or "0",
         store.result_ttl,
     ]
-    return [_text(i) for i in script(keys=keys, args=args)]
+    return [text(i) for i in script(keys=keys, args=args)]
 
 
 def shown_batch(store: JobStore, job: JobRecord) -> dict[str, Any]:

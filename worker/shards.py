@@ -33,8 +33,9 @@ from optcore import dumps
 
 from . import lua
 from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
+from .records import text
 from .settings import Settings
-from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore, _text
+from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore
 
 PLANE_LANDSCAPES = {"random", "pca", "interpolation"}
 SHARD_DONE = "shard_done"  # what a shard's task returns when another shard will merge
@@ -93,7 +94,7 @@ class Shards:
 
     def info(self, unit: str) -> dict[str, str]:
         raw = self.r.hgetall(JobStore._shard(unit))
-        return {_text(k): _text(v) for k, v in raw.items() if _text(k) != "meta"}
+        return {text(k): text(v) for k, v in raw.items() if text(k) != "meta"}
 
     def states(self, job_id: str, n: int) -> list[dict[str, Any]]:
         """What the job's status shows of each shard."""

@@ -27,9 +27,8 @@ import gzip
 import json
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -40,6 +39,7 @@ from redis.typing import EncodableT, FieldT
 
 from . import lua
 from .idempotency import IdempotencyKeys
+from .records import Event, JobRecord, events_of, raw, record, scored, text
 from .states import FINAL_STATES, JobState
 
 PREFIX = "optserve:"
@@ -61,93 +61,6 @@ def _retrying(retries: int) -> Retry:
     return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=retries)
 
 
-Event = tuple[str, str, dict[str, Any]]  # (stream id, 'progress' | 'end', data)
-
-
-class JobRecord(TypedDict):
-    """A job as the store keeps it (the ``job:{id}`` hash, decoded)."""
-
-    id: str
-    owner: str
-    status: JobState
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    spec: dict[str, Any]
-    summary: dict[str, Any] | None
-    progress: dict[str, Any] | None
-    error: dict[str, Any] | None
-    attempts: int
-    cancel_requested: bool
-    # the latest attempt's (worker.lua START); None until one starts
-    worker: str | None
-    pid: str | None
-    queue: str | None
-    last_lost: str | None  # why the last attempt was lost (worker_lost, time_limit)
-    deadline: str | None  # the latest attempt's hard time limit (epoch s)
-    shards: int | None  # a sharded job's shard count (worker.shards)
-    merge_ms: float | None  # a sharded job: how long its merge took
-    batch_key: str | None  # the structure it can be batched by (worker.batching)
-    batch: list[str] | None  # the jobs of the program it ran in, this one included
-
-
-def _text(value: bytes | str) -> str:
-    """redis-py types replies as bytes | str; the store's clients never decode (bytes)."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _raw(value: bytes | str | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
-
-
-def _record(raw: dict[bytes | str, bytes | str]) -> JobRecord:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
-
-    def moment(name: str) -> float | None:
-        return float(fields[name]) if name in fields else None
-
-    def document(name: str) -> Any:
-        return json.loads(fields[name]) if name in fields else None
-
-    return JobRecord(
-        id=fields["id"],
-        owner=fields["owner"],
-        status=JobState(fields["status"]),
-        created_at=float(fields["created_at"]),
-        started_at=moment("started_at"),
-        finished_at=moment("finished_at"),
-        spec=document("spec"),
-        summary=document("summary"),
-        progress=document("progress"),
-        error=document("error"),
-        attempts=int(fields.get("attempts", 0)),
-        cancel_requested=fields.get("cancel_requested") == "1",
-        worker=fields.get("worker"),
-        pid=fields.get("pid"),
-        queue=fields.get("queue"),
-        last_lost=fields.get("last_lost"),
-        deadline=fields.get("deadline"),
-        shards=int(fields["shards"]) if "shards" in fields else None,
-        merge_ms=moment("merge_ms"),
-        batch_key=fields.get("batch_key"),
-        batch=document("batch"),
-    )
-
-
-def _scored(reply: Iterable[Any]) -> list[tuple[str, float]]:
-    """A WITHSCORES reply as (member, score) pairs."""
-    return [(_text(member), float(score)) for member, score in reply]
-
-
-def _events_of(reply: Any) -> list[Event]:
-    """XREAD's reply (RESP2: [[stream, [(id, {field: value})]]]) as events."""
-    return [
-        (entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
-        for _, entries in reply or []
-        for entry_id, fields in entries
-    ]
-
-
 class EventReader:
     """Waits on a job's event stream without holding a thread: the API's Server-Sent Events
     (a blocking read per open stream would use up the API's thread pool)."""
@@ -161,7 +74,7 @@ class EventReader:
 
     async def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         reply = await self.r.xread({JobStore._events(job_id): after}, block=block_ms, count=100)
-        return _events_of(reply)
+        return events_of(reply)
 
 
 @dataclass(frozen=True)
@@ -337,8 +250,8 @@ class JobStore(IdempotencyKeys):
         return None, 0
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        raw = self.r.hgetall(self._job(job_id))
-        return _record(raw) if raw else None
+        fields = self.r.hgetall(self._job(job_id))
+        return record(fields) if fields else None
 
     def job_count(self) -> int:
         return sum(1 for _ in self.r.scan_iter(f"{PREFIX}job:*", count=1000))
@@ -347,7 +260,7 @@ class JobStore(IdempotencyKeys):
         """The owner's jobs, newest first, ``limit`` at a time after the cursor ``after``."""
         key = self._owner(owner)
         if after is None:
-            entries = _scored(
+            entries = scored(
                 self.r.zrevrangebyscore(
                     key, "+inf", "-inf", start=0, num=limit + 1, withscores=True
                 )
@@ -357,7 +270,7 @@ class JobStore(IdempotencyKeys):
             # ties on the score are ordered by member, descending, as ZREVRANGE orders them
             entries = [
                 (m, s)
-                for m, s in _scored(
+                for m, s in scored(
                     self.r.zrevrangebyscore(
                         key, score, "-inf", start=0, num=limit + 64, withscores=True
                     )
@@ -443,7 +356,7 @@ class JobStore(IdempotencyKeys):
 
     def result_bytes(self, job_id: str) -> bytes | None:
         """The stored bytes: JSON, or gzip-compressed JSON (starts with the gzip magic)."""
-        return _raw(self.r.get(self._result(job_id)))
+        return raw(self.r.get(self._result(job_id)))
 
     def load_result(self, job_id: str) -> dict[str, Any] | None:
         data = self.result_bytes(job_id)
@@ -455,7 +368,7 @@ class JobStore(IdempotencyKeys):
         return document
 
     def plot(self, job_id: str, name: str) -> bytes | None:
-        return _raw(self.r.get(f"{PREFIX}plot:{job_id}:{name}"))
+        return raw(self.r.get(f"{PREFIX}plot:{job_id}:{name}"))
 
     def save_plot(self, job_id: str, name: str, data: bytes) -> None:
         """A rendered picture, kept as long as the result it was drawn from."""
@@ -470,7 +383,7 @@ class JobStore(IdempotencyKeys):
 
     def running_units(self) -> list[str]:
         """The running units: job ids, and ``{id}/{k}`` for shards."""
-        return [_text(m) for m in self.r.smembers(self.RUNNING_SET)]
+        return [text(m) for m in self.r.smembers(self.RUNNING_SET)]
 
     def requeue_if_lost(self, unit: str, max_attempts: int) -> tuple[str, str]:
         """A running unit whose lease expired: ('requeued', queue), ('failed' | 'canceled',
@@ -488,21 +401,21 @@ class JobStore(IdempotencyKeys):
         self, job_id: str, after: str = "0-0", block_ms: int | None = None
     ) -> list[Event]:
         """Events after the stream id ``after``: (id, 'progress' | 'end', data)."""
-        return _events_of(self.r.xread({self._events(job_id): after}, block=block_ms, count=100))
+        return events_of(self.r.xread({self._events(job_id): after}, block=block_ms, count=100))
 
     def secret(self) -> bytes:
         """A random secret shared by every API process (signs pagination cursors)."""
         key = f"{PREFIX}secret"
         self.r.set(key, os.urandom(32), nx=True)
-        secret = _raw(self.r.get(key))
+        secret = raw(self.r.get(key))
         return secret if secret is not None else self.secret()  # deleted in between: again
 
     def stats(self) -> dict[str, int]:
         """The counters the transitions keep: O(1) to read, whatever the number of jobs."""
-        return {_text(k): int(v) for k, v in self.r.hgetall(self.STATS).items()}
+        return {text(k): int(v) for k, v in self.r.hgetall(self.STATS).items()}
 
     def owner_stats(self) -> dict[str, int]:
-        return {_text(k): int(v) for k, v in self.r.hgetall(self.OWNER_STATS).items()}
+        return {text(k): int(v) for k, v in self.r.hgetall(self.OWNER_STATS).items()}
 
     def queue_length(self, queue: str) -> int:
         return int(self.r.llen(queue))
