@@ -3,25 +3,10 @@ editor, a sweep and its chart, a job link that survives a reload, and cancel fro
 
 from __future__ import annotations
 
-import pytest
-
 from .stack import long_job, wait_for
-from .web_browser import chromium, needs_chromium, new_page
+from .web_browser import needs_chromium, new_page
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def page(browser, service):
-    p = new_page(browser, service.url)
-    p.open()
-    return p
 
 
 def test_expression_parse_error_shows_under_the_editor_then_the_job_runs(page):

@@ -3,24 +3,9 @@ of negative losses, the phone layout and an axe-core accessibility check."""
 
 from __future__ import annotations
 
-import pytest
-
-from .web_browser import AXE, chromium, needs_chromium, new_page
+from .web_browser import AXE, needs_chromium, new_page
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def page(browser, service):
-    p = new_page(browser, service.url)
-    p.open()
-    return p
 
 
 def test_a_diverged_run_is_drawn_and_the_next_race_still_draws(page):
