@@ -47,7 +47,7 @@ def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> lis
     this job's first."""
     script = store.r.register_script(lua.TAKE_BATCH)
     keys = [
-        JobStore._job(job["id"]),
+        JobStore.job_key(job["id"]),
         list_key(job["queue"] or settings.queue, job["batch_key"] or ""),
         JobStore.RUNNING_SET,
         JobStore.STATS,
@@ -76,7 +76,7 @@ def shown_batch(store: JobStore, job: JobRecord) -> dict[str, Any]:
         return {}
     owner = job["owner"].encode()
     others = [i for i in ids if i != job["id"]]
-    mine = [i for i in others if store.r.hget(JobStore._job(i), "owner") == owner]
+    mine = [i for i in others if store.r.hget(JobStore.job_key(i), "owner") == owner]
     return {"batched_with": mine, "batch_jobs": len(ids)}
 
 

@@ -93,7 +93,7 @@ class Shards:
         return f"{PREFIX}shards-done:{job_id}"
 
     def info(self, unit: str) -> dict[str, str]:
-        raw = self.r.hgetall(JobStore._shard(unit))
+        raw = self.r.hgetall(JobStore.shard_key(unit))
         return {text(k): text(v) for k, v in raw.items() if text(k) != "meta"}
 
     def states(self, job_id: str, n: int) -> list[dict[str, Any]]:
@@ -134,8 +134,8 @@ class Shards:
         ``runs`` null, keeping its place). Counts computations, to show none is redone."""
         meta = dumps({**document, "runs": None})
         with self.r.pipeline(transaction=True) as p:
-            p.hset(JobStore._shard(unit), "meta", meta)
-            p.hincrby(JobStore._shard(unit), "computed", 1)
+            p.hset(JobStore.shard_key(unit), "meta", meta)
+            p.hincrby(JobStore.shard_key(unit), "computed", 1)
             p.set(self._part(unit), dumps(document["runs"]), nx=True, ex=self.store.result_ttl)
             p.execute()
 
@@ -151,7 +151,7 @@ class Shards:
         """(document without runs, runs array) of every shard, in run order."""
         with self.r.pipeline(transaction=False) as p:
             for k in range(n):
-                p.hget(JobStore._shard(unit_of(job_id, k)), "meta")
+                p.hget(JobStore.shard_key(unit_of(job_id, k)), "meta")
                 p.get(self._part(unit_of(job_id, k)))
             replies = p.execute()
         return list(zip(replies[0::2], replies[1::2], strict=True))
@@ -202,7 +202,7 @@ def run_shard(store: JobStore, unit: str, settings: Settings, token: str, beat: 
     if started is not None and not store.has_result(job_id):  # else a merge stored it, then died
         t0 = time.perf_counter()
         store.save_result(job_id, merged(started, shards.parts(job_id, n)))
-        store.r.hset(JobStore._job(job_id), "merge_ms", round((time.perf_counter() - t0) * 1e3))
+        store.r.hset(JobStore.job_key(job_id), "merge_ms", round((time.perf_counter() - t0) * 1e3))
     if not store.finish(unit, SUCCEEDED, token=token):
         return LOST
     shards.drop_parts(job_id, n)

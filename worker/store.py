@@ -130,7 +130,7 @@ class JobStore(IdempotencyKeys):
     # -- keys ---------------------------------------------------------------------------
 
     @staticmethod
-    def _job(job_id: str) -> str:
+    def job_key(job_id: str) -> str:
         return f"{PREFIX}job:{job_id}"
 
     @staticmethod
@@ -158,7 +158,7 @@ class JobStore(IdempotencyKeys):
     OWNER_STATS = f"{PREFIX}stats:owners"
 
     @staticmethod
-    def _shard(unit: str) -> str:
+    def shard_key(unit: str) -> str:
         return f"{PREFIX}shard:{unit}"
 
     def transition(self, script: Script, unit: str, *args: EncodableT) -> Any:
@@ -167,12 +167,12 @@ class JobStore(IdempotencyKeys):
         ``unit``: a job id (the job runs as one unit), or ``{id}/{k}``, shard k of the job."""
         job_id, _, shard = unit.partition("/")
         keys = [
-            self._job(job_id),
+            self.job_key(job_id),
             self._events(job_id),
             self._lease(unit),
             self.RUNNING_SET,
             self.STATS,
-            self._shard(unit) if shard else self._job(job_id),
+            self.shard_key(unit) if shard else self.job_key(job_id),
         ]
         common: list[EncodableT] = [
             repr(time.time()),
@@ -214,7 +214,7 @@ class JobStore(IdempotencyKeys):
         if batch:
             record["batch_key"], record["batch_runs"] = batch[1], str(batch[2])
         with self.r.pipeline(transaction=True) as p:
-            p.hset(self._job(job_id), mapping=record)
+            p.hset(self.job_key(job_id), mapping=record)
             for k, (lo, hi) in enumerate(shards or []):
                 fields: dict[FieldT, EncodableT] = {
                     "status": QUEUED,
@@ -223,7 +223,7 @@ class JobStore(IdempotencyKeys):
                     "runs": hi - lo,
                     "attempts": 0,
                 }
-                p.hset(self._shard(f"{job_id}/{k}"), mapping=fields)
+                p.hset(self.shard_key(f"{job_id}/{k}"), mapping=fields)
             if batch:
                 p.rpush(batch[0], job_id)
                 p.expire(batch[0], self.result_ttl)
@@ -250,7 +250,7 @@ class JobStore(IdempotencyKeys):
         return None, 0
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        fields = self.r.hgetall(self._job(job_id))
+        fields = self.r.hgetall(self.job_key(job_id))
         return record(fields) if fields else None
 
     def job_count(self) -> int:
@@ -310,14 +310,14 @@ class JobStore(IdempotencyKeys):
         """Record progress (and send it as an event); True when a cancel was requested."""
         data = json.dumps(progress)
         with self.r.pipeline(transaction=True) as p:
-            p.hset(self._job(job_id), "progress", data)
+            p.hset(self.job_key(job_id), "progress", data)
             p.xadd(
                 self._events(job_id),
                 {"event": "progress", "data": data},
                 maxlen=EVENTS_KEPT,
                 approximate=True,
             )
-            p.hget(self._job(job_id), "cancel_requested")
+            p.hget(self.job_key(job_id), "cancel_requested")
             return p.execute()[-1] == b"1"
 
     def request_cancel(self, job_id: str) -> str | None:
@@ -326,7 +326,7 @@ class JobStore(IdempotencyKeys):
         return status.decode() if status else None
 
     def cancel_requested(self, job_id: str) -> bool:
-        return self.r.hget(self._job(job_id), "cancel_requested") == b"1"
+        return self.r.hget(self.job_key(job_id), "cancel_requested") == b"1"
 
     def finish(
         self,

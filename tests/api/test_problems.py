@@ -4,16 +4,14 @@ Retry-After; a body over the limit is a 413 whether its length is declared or no
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from api.main import create_app
 from api.stack import free_port
+from tests.api.served import served
 from worker.settings import Settings
 
 PROBLEM = "application/problem+json"
@@ -31,17 +29,8 @@ def url(tmp_path_factory) -> Iterator[str]:
     def boom() -> dict:
         raise RuntimeError("a bug")
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 def test_an_unexpected_error_is_a_500_problem_that_closes_the_connection(url):

@@ -3,18 +3,16 @@ take it, and only when keys are configured) and as the served API enforces it.""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.main import create_app
 from api.stack import free_port
+from tests.api.served import served
 from worker.settings import Settings
 
 KEY = "k-contract-test"
@@ -74,17 +72,8 @@ def test_an_open_api_declares_no_key(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = create_app(settings(tmp_path_factory.mktemp("keyed"), KEY))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

@@ -111,8 +111,8 @@ def test_active_counts_come_from_job_states(store):
     for n in range(3):
         new_job(store, f"a{n}")
     assert store.admit("alice", 3, 0)[0] is not None  # three active: the limit
-    store.r.hset(store._job("a0"), "status", "failed")  # ended without touching the set
-    store.r.delete(store._job("a1"))  # expired
+    store.r.hset(store.job_key("a0"), "status", "failed")  # ended without touching the set
+    store.r.delete(store.job_key("a1"))  # expired
     assert store.admit("alice", 3, 0) == (None, 0)
     assert store.r.smembers(store._active("alice")) == {b"a2"}
 
