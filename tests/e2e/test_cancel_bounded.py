@@ -1,14 +1,17 @@
-"""Cancel lands within 2 s whatever the job is doing: in a network's steps, where the old
-10,000-step chunk took minutes, and while the landscape is evaluated (the default 1 s chunks)."""
+"""Longer than every timeout on the path, with the default 1 s chunks: a progress stream of a
+job queued 30 s behind another ends with `end`, and cancel lands within 2 s whatever the job
+is doing (a network's steps, where the old 10,000-step chunk took minutes; the landscape)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 
 import httpx
 import pytest
 
-from .reliability import end_events, is_idle, next_job_succeeds, started
+from .reliability import end_events, is_idle, next_job_succeeds, small_job, started
 from .stack import start_stack, store_of, wait_for, wait_until
 
 
@@ -67,3 +70,32 @@ def test_cancel_lands_within_two_seconds_during_the_landscape(stack, client):
     plane = {"kind": "random", "resolution": 301}  # tens of seconds of forward passes
     _cancel_in_phase(stack, client, _network_job([256, 256], 10, plane), "landscape")
     next_job_succeeds(client)
+
+
+def test_a_progress_stream_outlives_a_long_wait_in_the_queue(stack, client):
+    blocker = client.post("/v1/jobs", json=_network_job([512, 512], 20_000)).json()["id"]
+    started(stack, blocker)
+    waiting = client.post("/v1/jobs", json=small_job()).json()["id"]
+    events: list[tuple[float, str, dict]] = []
+    opened = time.monotonic()
+
+    def listen() -> None:
+        timeout = httpx.Timeout(30, read=60)  # keep-alives every 10 s
+        with httpx.stream("GET", f"{stack.url}/v1/jobs/{waiting}/events", timeout=timeout) as r:
+            kind = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind:
+                    events.append((time.monotonic() - opened, kind, json.loads(line[6:])))
+                    if kind == "end":
+                        return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(30)  # past every timeout on the stream's path (socket: block + 10 s)
+    client.delete(f"/v1/jobs/{blocker}")
+    listener.join(90)
+    assert not listener.is_alive()
+    assert events and events[0][0] > 25.0  # queued past the stream's 20 s socket timeout
+    assert events[-1][1:] == ("end", {"status": "succeeded"})
