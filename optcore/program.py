@@ -75,7 +75,7 @@ StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad no
 # per record of a block: loss, grad norm, live, held-out loss, params snapshot
 BlockOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
 BlockResult: TypeAlias = tuple[Carry[jax.Array], BlockOutputs, jax.Array]  # and its events
-Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array]], BlockResult]
+Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Array], BlockResult]
 # a loop over blocks: the carry, record buffers ([K, B, R, ...] each), events so far
 LoopState: TypeAlias = tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
@@ -208,20 +208,22 @@ class Program:
         """Blocks in a loop of traced length; their records land in [K, B, R, ...] buffers
         (slots not run stay zero, so invalid) returned as [B, K * R, ...]."""
         axes = self.carry_axes(values, carry.params)
-        vmapped: Callable[[Carry[jax.Array], Values], BlockResult] = jax.vmap(
-            lambda c, v: block(c, v, limits), in_axes=(axes, VALUE_AXES), out_axes=(axes, 0, 0)
+        k, batch = self.blocks_per_call, carry.step.shape[0]
+        buffers = tuple(
+            jnp.zeros((k, batch, *s.shape), s.dtype) for s in self._block_outputs(carry.params)
         )
-        shapes = jax.eval_shape(vmapped, carry, values)[1]
-        k = self.blocks_per_call
-        buffers = jax.tree.map(lambda s: jnp.zeros((k, *s.shape), s.dtype), shapes)
         events = jnp.zeros(carry.step.shape, bool)
 
         def body(i: jax.Array, state: LoopState) -> LoopState:
             c, bufs, ev = state
-            c, out, e = vmapped(c, values)
-            bufs = jax.tree.map(
-                lambda b, o: jax.lax.dynamic_update_index_in_dim(b, o, i, 0), bufs, out
+            t_block = t0 + i * self.block_len
+            vmapped: Callable[[Carry[jax.Array], Values], BlockResult] = jax.vmap(
+                lambda c, v: block(c, v, limits, t_block),
+                in_axes=(axes, VALUE_AXES),
+                out_axes=(axes, 0, 0),
             )
+            c, out, e = vmapped(c, values)
+            bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, o, i, 0) for b, o in zip(bufs, out))
             return c, bufs, ev | e
 
         count = self.blocks_to_run(limits, t0, n)
@@ -232,6 +234,22 @@ class Program:
             return a.reshape(a.shape[0], a.shape[1] * a.shape[2], *a.shape[3:])
 
         return carry, tuple(runs_first(b) for b in buffers), events
+
+    def _block_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
+        """Shapes of one run's block records (loss, grad norm, live, held-out loss, params
+        snapshot), from the batched ``params`` without tracing a block."""
+        one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
+        dtype = jax.tree.leaves(params)[0].dtype
+        held = jax.eval_shape(self._held_out, one)
+        snap = jax.eval_shape(self._snap, one)
+        r = self.records_per_block
+        return (
+            jax.ShapeDtypeStruct((r,), dtype),
+            jax.ShapeDtypeStruct((r,), dtype),
+            jax.ShapeDtypeStruct((r,), jnp.bool_),
+            jax.ShapeDtypeStruct((r, *held.shape), held.dtype),
+            jax.ShapeDtypeStruct((r, *snap.shape), snap.dtype),
+        )
 
     def _records(
         self,
@@ -259,19 +277,37 @@ class Program:
         step: Callable[[State], tuple[State, StepOutputs]],
         state: State,
         params_of: Callable[[State], PyTree],
+        steps: jax.Array,
     ) -> tuple[State, BlockOutputs]:
-        """A block: ``records_per_block`` times, record the first step, then take the rest
-        of ``stride`` steps without outputs. (A scan with per-step outputs inside the record
-        loop costs a copy of them per record: three times a bare scan for a sweep.)"""
+        """A block of ``steps`` (<= ``block_len``, traced) steps: record the first of every
+        ``stride``. Loops of traced length take exactly the steps left, so no step needs a
+        mask, and the step's code appears once in the program (it compiles in half the time
+        of a first step peeled off the loop)."""
+        outputs = self._block_outputs(jax.tree.map(lambda a: a[None], params_of(state)))
+        buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in outputs)
+        records = (steps + self.stride - 1) // self.stride
 
-        def record(s: State, _: None) -> tuple[State, BlockOutputs]:
+        def record(r: jax.Array, carry: tuple[State, tuple[jax.Array, ...]]) -> tuple:
+            s, bufs = carry
             params = params_of(s)
-            s, first = step(s)
-            if self.stride > 1:
-                s = jax.lax.fori_loop(0, self.stride - 1, lambda i, s: step(s)[0], s)
-            return s, (*first, self._held_out(params), self._snap(params))
+            if self.stride == 1:
+                s, first = step(s)
+            else:
 
-        return jax.lax.scan(record, state, length=self.records_per_block)
+                def inner(i: jax.Array, sf: tuple[State, StepOutputs]) -> tuple:
+                    s, kept = sf
+                    s, out = step(s)
+                    return s, _where(i == 0, out, kept)
+
+                taken = jnp.minimum(self.stride, steps - r * self.stride)
+                kept = tuple(jnp.zeros(o.shape[1:], o.dtype) for o in outputs[:3])
+                s, first = jax.lax.fori_loop(0, taken, inner, (s, kept))
+            row = (*first, self._held_out(params), self._snap(params))
+            bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, v, r, 0) for b, v in zip(bufs, row))
+            return s, bufs
+
+        state, buffers = jax.lax.fori_loop(0, records, record, (state, buffers))
+        return state, cast(BlockOutputs, buffers)
 
     def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         """(params, data key, step) -> loss, gradient; a network's batches come from the key
@@ -282,20 +318,22 @@ class Program:
             return lambda x, key, t: value_and_grad(x, jax.random.fold_in(key, 1), t)
         return lambda x, key, t: value_and_grad(x)
 
+    def _steps_in_block(self, limits: Limits[jax.Array], t_block: jax.Array) -> jax.Array:
+        """Steps a block from step ``t_block`` takes: all, or those left before the limit."""
+        return jnp.clip(limits.steps - t_block, 0, self.block_len)
+
     def _fast_block(
-        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array]
+        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], t_block: jax.Array
     ) -> BlockResult:
         """Plain steps, as a hand-written scan would take them, noting (not acting on) what
-        the exact path must look at: a non-finite value or a stopping rule met. Steps past
-        the limit leave the params, the step count and the best loss as they were (the
-        optimizer state goes on: it is never read after the last step)."""
+        the exact path must look at: a non-finite value or a stopping rule met. A block
+        that reaches the step limit takes only the steps before it."""
         opt = optimizer_of(self.group, values)
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
 
         def step(s: FastState) -> tuple[FastState, StepOutputs]:
             x, opt_state, t, best, best_t, event = s
-            live = t < limits.steps
             loss, grad = loss_and_grad(x, c.key, t)
             gnorm = optax.tree.norm(grad)
             updates, opt_state = opt.update(
@@ -309,18 +347,14 @@ class Program:
                 met |= gnorm <= limits.grad_tolerance
             if use_tol:
                 met |= _moved(x_next, x) <= limits.tolerance
-            improved = live & (loss < best)
+            improved = loss < best
             best, best_t = jnp.where(improved, loss, best), jnp.where(improved, t, best_t)
-            x_next = _where(live, x_next, x)
-            t_next = t + live.astype(jnp.int32)
-            return (x_next, opt_state, t_next, best, best_t, event | met & live), (
-                loss,
-                gnorm,
-                live,
-            )
+            live = jnp.ones((), bool)
+            return (x_next, opt_state, t + 1, best, best_t, event | met), (loss, gnorm, live)
 
         state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, jnp.zeros((), bool))
-        state, (loss, gnorm, live, held, xs) = self._recorded(step, state, lambda s: s[0])
+        taken = self._steps_in_block(limits, t_block)
+        state, (loss, gnorm, live, held, xs) = self._recorded(step, state, lambda s: s[0], taken)
         x, opt_state, t, best, best_t, event = state
         # Non-finite values, checked once per block rather than per step (which cost 40%):
         # a NaN or Inf loss or gradient reaches the params, the recorded losses or the best.
@@ -330,7 +364,7 @@ class Program:
         return moved, (loss, gnorm, live, held, xs), event
 
     def _exact_block(
-        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array]
+        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], t_block: jax.Array
     ) -> BlockResult:
         """Every step checked: a run freezes at the step it converges or diverges."""
         opt = optimizer_of(self.group, values)
@@ -372,5 +406,6 @@ class Program:
             )
             return new, (loss, gnorm, active)
 
-        c, (loss, gnorm, active, held, xs) = self._recorded(step, c, lambda s: s.params)
+        taken = self._steps_in_block(limits, t_block)
+        c, (loss, gnorm, active, held, xs) = self._recorded(step, c, lambda s: s.params, taken)
         return c, (loss, gnorm, active, held, xs), jnp.zeros((), bool)
