@@ -287,17 +287,19 @@ class Program:
         buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in outputs)
         records = (steps + self.stride - 1) // self.stride
 
-        def record(r: jax.Array, carry: tuple[State, tuple[jax.Array, ...]]) -> tuple:
+        def record(
+            r: jax.Array, carry: tuple[State, tuple[jax.Array, ...]]
+        ) -> tuple[State, tuple[jax.Array, ...]]:
             s, bufs = carry
             params = params_of(s)
             if self.stride == 1:
                 s, first = step(s)
             else:
 
-                def inner(i: jax.Array, sf: tuple[State, StepOutputs]) -> tuple:
+                def inner(i: jax.Array, sf: tuple[State, StepOutputs]) -> tuple[State, StepOutputs]:
                     s, kept = sf
                     s, out = step(s)
-                    return s, _where(i == 0, out, kept)
+                    return s, cast(StepOutputs, _where(i == 0, out, kept))
 
                 taken = jnp.minimum(self.stride, steps - r * self.stride)
                 kept = tuple(jnp.zeros(o.shape[1:], o.dtype) for o in outputs[:3])
