@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import jax
 import numpy as np
@@ -64,9 +64,30 @@ def _optimizer_doc(config: Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _finite_list(values: NDArray[Any]) -> list[Any]:
+    """``finite`` of each row (or value) of an array at once."""
+    arr = np.asarray(values, np.float64)
+    ok = np.isfinite(arr)
+    if ok.all():
+        return cast(list[Any], arr.tolist())
+    out = arr.astype(object)
+    out[~ok] = None
+    return cast(list[Any], out.tolist())
+
+
+def _with_final(series: NDArray[Any], final: NDArray[Any], counts: NDArray[Any]) -> NDArray[Any]:
+    """[B, R, ...] records with one more slot, where run b's final value goes at its
+    ``counts[b]`` (so that its series is a contiguous row prefix)."""
+    out = np.zeros((series.shape[0], series.shape[1] + 1, *series.shape[2:]), series.dtype)
+    out[:, :-1] = series
+    out[np.arange(len(counts)), counts] = final
+    return out
+
+
 class GroupRecords:
-    """One group's records over all calls, joined once: arrays of [B, R, ...] (real runs
-    only, records ``every`` steps apart)."""
+    """One group's records over all calls, joined once: arrays of [B, R + 1, ...] (real
+    runs only, records ``every`` steps apart), and per-run scalars as Python lists, all
+    worked out for the whole group at once."""
 
     def __init__(self, runner: JobRunner, g: GroupRun) -> None:
         if g.carry is None:
@@ -75,87 +96,108 @@ class GroupRecords:
         keep = runner.every // g.layout.stride  # > 1 when records were taken more often
 
         def joined(name: str) -> NDArray[Any]:  # in the job's dtype: float32 is written short
-            return np.concatenate([getattr(c, name) for c in calls], axis=1)[:, ::keep]
+            parts = [getattr(c, name) for c in calls]
+            whole = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            return whole[:, ::keep] if keep > 1 else whole
 
-        self.loss, self.grad_norm = joined("loss"), joined("grad_norm")
-        self.params = joined("params")
-        self.count: NDArray[np.integer[Any]] = joined("valid").sum(axis=1)
-        last = calls[-1]
-        self.final_loss = last.final_loss
-        self.final_grad_norm = last.final_grad_norm
-        self.final_validation = last.final_validation
         carry = g.carry._replace(opt_state=None)  # per run: everything but the optimizer state
         self.carry: Carry[NDArray[Any]] = jax.tree.map(
             lambda a: np.asarray(a)[: g.size], jax.device_get(carry)
         )
+        last = calls[-1]
+        valid = joined("valid").sum(axis=1)
+        final_step = self.carry.step.astype(np.int64)
+        every = runner.every
+        # the last state is appended when it fell between records
+        extra = (valid == 0) | ((valid - 1) * every != final_step)
+        self.count = valid + extra  # the length of each run's series
+        self.records = valid
+        slot = valid  # where the final value goes (ignored unless extra)
+
+        def series(name: str, final: NDArray[Any]) -> NDArray[Any]:
+            return _with_final(joined(name), final, slot)
+
+        self.loss = series("loss", last.final_loss)
+        self.grad_norm = series("grad_norm", last.final_grad_norm)
+        self.final_loss = last.final_loss
         self.vector = runner.job.objective.vector
         self.final_params: NDArray[Any] | None = self.carry.params if self.vector else None
-        self.has_validation = runner.job.objective.has_validation
-        self.validation = joined("validation") if self.has_validation else None
+        self.params = joined("params")
+        self.trajectory: NDArray[Any] | None = None
+        if runner.job.snapshot == VECTOR and self.final_params is not None:
+            self.trajectory = _with_final(self.params, self.final_params, slot)
+        self.validation: NDArray[Any] | None = None
+        if runner.job.objective.has_validation:
+            self.validation = series("validation", last.final_validation)
+        status = self.carry.status
+        # best over every evaluated point: the final one too (taken after the last step)
+        best, best_step = self.carry.best_loss, self.carry.best_step.astype(np.int64)
+        final_better = np.isfinite(self.final_loss) & ~(self.final_loss >= best)
+        best = np.where(final_better, self.final_loss, best)
+        best_step = np.where(final_better, final_step, best_step)
+        self.scalars = {
+            "steps": final_step.tolist(),
+            "status": [STATUS.get(s, "max_steps") for s in status.tolist()],
+            "diverged_at": np.where(status == DIVERGED, self.carry.diverged_at, -1).tolist(),
+            "final_loss": _finite_list(self.final_loss),
+            "best_loss": _finite_list(best),
+            "best_step": np.where(np.isfinite(best), best_step, -1).tolist(),
+            "final_params": (
+                _finite_list(self.final_params) if self.final_params is not None else None
+            ),
+            "count": self.count.tolist(),
+            "records": valid.tolist(),
+        }
 
     def final_tree(self, b: int) -> PyTree:
         """Run b's final params as a pytree of numpy arrays."""
         return jax.tree.map(lambda a: np.asarray(a[b]), self.carry.params)
 
-    def path(self, b: int, n: int) -> np.ndarray:
+    def path(self, b: int) -> NDArray[np.float64]:
         """Run b's recorded (flattened) params and its final ones, as rows."""
+        n = int(self.records[b])
         final = np.concatenate([np.ravel(x) for x in jax.tree.leaves(self.final_tree(b))])
         return np.vstack([self.params[b, :n], final[None]]).astype(np.float64)
 
 
 def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict[str, Any]:
     run = runner.job.runs[run_index]
-    carry = rec.carry
-    every = runner.every
-    n = int(rec.count[b])  # records are valid up to the step where the run stopped
-    steps = list(range(0, n * every, every))
-    loss, grad_norm = rec.loss[b, :n], rec.grad_norm[b, :n]
-    final_step = int(carry.step[b])
-    final_params = rec.final_params[b] if rec.final_params is not None else None
-    status = int(carry.status[b])
-    trajectory = rec.params[b, :n] if runner.job.snapshot == VECTOR else None
-    held_out = rec.validation[b, :n] if rec.validation is not None else None
-    if n == 0 or steps[-1] != final_step:  # the last state, when it fell between records
+    every, s = runner.every, rec.scalars
+    n, recorded, final_step = s["count"][b], s["records"][b], s["steps"][b]
+    steps = list(range(0, recorded * every, every))
+    if n > recorded:  # the last state, when it fell between records
         steps.append(final_step)
-        loss = np.append(loss, rec.final_loss[b])
-        grad_norm = np.append(grad_norm, rec.final_grad_norm[b])
-        if trajectory is not None and final_params is not None:  # a vector's: both or neither
-            trajectory = np.concatenate([trajectory, final_params[None]])
-        if held_out is not None:
-            held_out = np.append(held_out, rec.final_validation[b])
-    # best over every evaluated point: the final one too (taken after the last recorded step)
-    best, best_step = carry.best_loss[b], int(carry.best_step[b])
-    if np.isfinite(rec.final_loss[b]) and not rec.final_loss[b] >= best:
-        best, best_step = rec.final_loss[b], final_step
+    diverged_at, best_step = s["diverged_at"][b], s["best_step"][b]
+    final_params = s["final_params"]
     doc: dict[str, Any] = {
         "label": run.label,
         **_optimizer_doc(run.config),
         "seed": run.seed,
-        "status": STATUS.get(status, "max_steps"),
+        "status": s["status"][b],
         "steps": final_step,
-        "diverged_at": int(carry.diverged_at[b]) if status == DIVERGED else None,
+        "diverged_at": diverged_at if diverged_at >= 0 else None,
         "final": {
-            "loss": finite(rec.final_loss[b]),
-            "params": finite(final_params) if final_params is not None else None,
+            "loss": s["final_loss"][b],
+            "params": final_params[b] if final_params is not None else None,
         },
         "best": {
-            "loss": finite(best),
-            "step": best_step if np.isfinite(best) else None,
+            "loss": s["best_loss"][b],
+            "step": best_step if best_step >= 0 else None,
         },
         "step": steps,
-        "loss": loss,
-        "grad_norm": grad_norm,
+        "loss": rec.loss[b, :n],
+        "grad_norm": rec.grad_norm[b, :n],
     }
-    if trajectory is not None:
-        doc["trajectory"] = trajectory
-    if held_out is not None:
-        doc["validation_loss"] = held_out
+    if rec.trajectory is not None:
+        doc["trajectory"] = rec.trajectory[b, :n]
+    if rec.validation is not None:
+        doc["validation_loss"] = rec.validation[b, :n]
     return doc
 
 
-def assemble_runs(runner: JobRunner) -> AssembledRuns:
-    """Per run of the job: its document, its final params (a pytree of numpy arrays) and
-    its recorded flat params (rows) when a landscape plane needs them, else None."""
+def assemble_runs(runner: JobRunner, landscape: bool = True) -> AssembledRuns:
+    """Per run of the job: its document, and when a ``landscape`` needs them, its final
+    params (a pytree of numpy arrays) and its recorded flat params (rows) for a plane."""
     job = runner.job
     docs: dict[int, dict[str, Any]] = {}  # every run is a member of one group
     finals: list[PyTree] = [None] * len(job.runs)
@@ -164,9 +206,10 @@ def assemble_runs(runner: JobRunner) -> AssembledRuns:
         records = GroupRecords(runner, g)
         for b, i in enumerate(g.group.members):
             docs[i] = _run_doc(runner, i, records, b)
-            finals[i] = records.final_tree(b)
-            if job.snapshot == FLAT:
-                paths[i] = records.path(b, int(records.count[b]))
+            if landscape:
+                finals[i] = records.final_tree(b)
+                if job.snapshot == FLAT:
+                    paths[i] = records.path(b)
     return [docs[i] for i in range(len(job.runs))], finals, paths
 
 

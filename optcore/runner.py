@@ -121,6 +121,7 @@ class JobRunner:
         self.groups = [self._group_run(g) for g in group_runs(job.runs)]
         self.landscape: dict[str, Any] | None = None
         self._runs: AssembledRuns | None = None
+        self._ran = False  # chunks() has ended
 
     # -- setting up -----------------------------------------------------------------------
 
@@ -246,7 +247,9 @@ class JobRunner:
             old = g.compiled.seconds_per_block
             g.compiled.seconds_per_block = rate if old is None else 0.5 * (old + rate)
         kept = n * g.layout.records_per_block
-        g.records.append(jax.tree.map(lambda a: a[: g.size, :kept] if a.ndim > 1 else a, records))
+        g.records.append(
+            jax.tree.map(lambda a: a[: g.size, :kept] if a.ndim > 1 else a[: g.size], records)
+        )
         g.carry = moved
         g.t0 = min(self.job.spec.steps, g.t0 + n * g.layout.block_len)
         steps = self.job.spec.steps
@@ -304,10 +307,11 @@ class JobRunner:
         from .landscape import evaluation_for_job
         from .results import assemble_runs
 
-        self._runs = assemble_runs(self)
+        self._ran = True
         spec = self.job.spec.record.landscape
-        if spec is None:
+        if spec is None:  # the documents are made by result(), when asked for
             return
+        self._runs = assemble_runs(self, landscape=True)
         steps = self.job.spec.steps
         t0 = time.perf_counter()
         with counting(self.count):
@@ -331,10 +335,12 @@ class JobRunner:
 
     def result(self) -> dict[str, Any]:
         """The result document (numpy arrays for the per-step series); after ``chunks()``."""
-        from .results import document
+        from .results import assemble_runs, document
 
-        if self._runs is None:
+        if not self._ran:
             raise RuntimeError("result() before chunks() ended")
+        if self._runs is None:
+            self._runs = assemble_runs(self, landscape=False)
         return document(self, self._runs[0], self.landscape)
 
 
