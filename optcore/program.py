@@ -275,14 +275,16 @@ class Program:
     def _recorded(
         self,
         step: Callable[[State], tuple[State, StepOutputs]],
+        peek: Callable[[State], StepOutputs],
         state: State,
         params_of: Callable[[State], PyTree],
         steps: jax.Array,
     ) -> tuple[State, BlockOutputs]:
-        """A block of ``steps`` (<= ``block_len``, traced) steps: record the first of every
-        ``stride``. Loops of traced length take exactly the steps left, so no step needs a
-        mask, and the step's code appears once in the program (it compiles in half the time
-        of a first step peeled off the loop)."""
+        """A block of ``steps`` (<= ``block_len``, traced) steps, recording every ``stride``:
+        what ``peek`` sees at the record's first step (the loss and gradient there, once
+        more), then the steps in a loop of traced length. The loops take exactly the steps
+        left, so no step needs a mask, and no step keeps its outputs (a select per step,
+        which costs as much as the step at a few hundred runs)."""
         outputs = self._block_outputs(jax.tree.map(lambda a: a[None], params_of(state)))
         buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in outputs)
         records = (steps + self.stride - 1) // self.stride
@@ -295,15 +297,9 @@ class Program:
             if self.stride == 1:
                 s, first = step(s)
             else:
-
-                def inner(i: jax.Array, sf: tuple[State, StepOutputs]) -> tuple[State, StepOutputs]:
-                    s, kept = sf
-                    s, out = step(s)
-                    return s, cast(StepOutputs, _where(i == 0, out, kept))
-
+                first = peek(s)
                 taken = jnp.minimum(self.stride, steps - r * self.stride)
-                kept = tuple(jnp.zeros(o.shape[1:], o.dtype) for o in outputs[:3])
-                s, first = jax.lax.fori_loop(0, taken, inner, (s, kept))
+                s = jax.lax.fori_loop(0, taken, lambda i, s: step(s)[0], s)
             row = (*first, self._held_out(params), self._snap(params))
             bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, v, r, 0) for b, v in zip(bufs, row))
             return s, bufs
@@ -355,8 +351,15 @@ class Program:
             return (x_next, opt_state, t + 1, best, best_t, event | met), (loss, gnorm, live)
 
         state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, jnp.zeros((), bool))
+
+        def peek(s: FastState) -> StepOutputs:
+            loss, grad = loss_and_grad(s[0], c.key, s[2])
+            return loss, optax.tree.norm(grad), jnp.ones((), bool)
+
         taken = self._steps_in_block(limits, t_block)
-        state, (loss, gnorm, live, held, xs) = self._recorded(step, state, lambda s: s[0], taken)
+        state, (loss, gnorm, live, held, xs) = self._recorded(
+            step, peek, state, lambda s: s[0], taken
+        )
         x, opt_state, t, best, best_t, event = state
         # Non-finite values, checked once per block rather than per step (which cost 40%):
         # a NaN or Inf loss or gradient reaches the params, the recorded losses or the best.
@@ -408,6 +411,13 @@ class Program:
             )
             return new, (loss, gnorm, active)
 
+        def peek(c: Carry[jax.Array]) -> StepOutputs:
+            loss, grad = loss_and_grad(c.params, c.key, c.step)
+            active = (c.status == RUNNING) & (c.step < limits.steps)
+            return loss, optax.tree.norm(grad), active
+
         taken = self._steps_in_block(limits, t_block)
-        c, (loss, gnorm, active, held, xs) = self._recorded(step, c, lambda s: s.params, taken)
+        c, (loss, gnorm, active, held, xs) = self._recorded(
+            step, peek, c, lambda s: s.params, taken
+        )
         return c, (loss, gnorm, active, held, xs), jnp.zeros((), bool)
