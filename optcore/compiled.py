@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 from jax.stages import Compiled
@@ -87,7 +88,7 @@ def counting(count: CompileCount) -> Iterator[CompileCount]:
 class Entry:
     """A group's compiled programs and what the host loop learnt about their speed."""
 
-    init: Compiled
+    carry: Any  # the carry's shapes (a pytree of jax.ShapeDtypeStruct)
     fast: Compiled
     exact_build: Callable[[], Compiled]
     seconds_per_block: float | None = None  # measured on the first calls, for chunk sizes

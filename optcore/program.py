@@ -15,7 +15,7 @@ round trip here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeAlias, TypeVar, cast
 
 import jax
@@ -80,6 +80,8 @@ Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Ar
 LoopState: TypeAlias = tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
+# what a job's first call starts its runs from: start points [B, d] and keys [B, 2]
+Starts: TypeAlias = tuple[jax.Array, jax.Array]
 
 
 def _all_finite(tree: PyTree) -> jax.Array:
@@ -113,6 +115,8 @@ class Program:
     blocks_per_call: int
     snapshot: str  # what of the params is recorded: VECTOR (<= 3-D), FLAT (for a plane), none
     stopping: tuple[bool, bool, bool]  # which of tolerance, grad_tolerance, target_loss apply
+    # the carry's vmap axes, once known (the program's shapes are fixed)
+    _axes: list[Carry[int]] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def record_params(self) -> bool:
@@ -139,13 +143,17 @@ class Program:
         return first_params(self.objective, x0, key)
 
     def carry_axes(self, values: Values, params: PyTree) -> Carry[int]:
-        """``params``: the batched params (any pytree), for their shapes."""
+        """``params``: the batched params (any pytree), for their shapes. Worked out once
+        per program (it traces the optimizer a few times)."""
+        if self._axes:
+            return self._axes[0]
         spec: Callable[..., jax.ShapeDtypeStruct] = jax.ShapeDtypeStruct
         shared, varying = values
         one_run = (spec(shared.shape, shared.dtype), spec(varying.shape[1:], varying.dtype))
         one_params = jax.tree.map(lambda a: spec(a.shape[1:], a.dtype), params)
         axes = state_axes(self.group, self.objective, one_run, one_params)
-        return Carry(0, axes, 0, 0, 0, 0, 0, 0)
+        self._axes.append(Carry(0, axes, 0, 0, 0, 0, 0, 0))
+        return self._axes[0]
 
     def init(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
         def one(v: Values, x0: jax.Array, key: jax.Array) -> Carry[jax.Array]:
@@ -165,6 +173,18 @@ class Program:
         left = jnp.maximum(limits.steps - t0, 0)
         return jnp.minimum(n, (left + self.block_len - 1) // self.block_len)
 
+    def start(
+        self, carry: Carry[jax.Array], values: Values, fresh: jax.Array, starts: Starts
+    ) -> Carry[jax.Array]:
+        """The carry a call starts from: ``init``'s when ``fresh`` (the job's first call,
+        which passes zeros for ``carry``), else ``carry``. Part of the call's program, so a
+        group compiles one program, not two."""
+        x0, keys = starts
+        return cast(
+            Carry[jax.Array],
+            jax.lax.cond(fresh, lambda: self.init(values, x0, keys), lambda: carry),
+        )
+
     def fast(
         self,
         carry: Carry[jax.Array],
@@ -172,8 +192,11 @@ class Program:
         limits: Limits[jax.Array],
         t0: jax.Array,
         n: jax.Array,
+        fresh: jax.Array,
+        starts: Starts,
     ) -> tuple[Carry[jax.Array], Records[jax.Array], jax.Array]:
         """The fast path over up to ``n`` blocks: ``(carry, records, needs_exact)``."""
+        carry = self.start(carry, values, fresh, starts)
         axes = self.carry_axes(values, carry.params)
         active = (carry.status == RUNNING) & (carry.step < limits.steps)
         moved, out, events = self._loop(carry, values, limits, t0, n, self._fast_block)
@@ -190,8 +213,11 @@ class Program:
         limits: Limits[jax.Array],
         t0: jax.Array,
         n: jax.Array,
+        fresh: jax.Array,
+        starts: Starts,
     ) -> tuple[Carry[jax.Array], Records[jax.Array]]:
         """The exact path over the same blocks, from the same carry."""
+        carry = self.start(carry, values, fresh, starts)
         carry, out, _ = self._loop(carry, values, limits, t0, n, self._exact_block)
         loss, gnorm, valid, held, xs = out
         return carry, self._records(carry, loss, gnorm, valid, xs, held)

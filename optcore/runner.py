@@ -177,15 +177,15 @@ class JobRunner:
             values, starts, keys = _spec_of(g.inputs)
             carry = jax.eval_shape(p.init, values, starts, keys)
             scalar = jax.ShapeDtypeStruct((), np.int32)
-            args = (carry, values, _spec_of(limits), scalar, scalar)
-            init = jax.jit(p.init).lower(values, starts, keys).compile()
+            fresh = jax.ShapeDtypeStruct((), np.bool_)
+            args = (carry, values, _spec_of(limits), scalar, scalar, fresh, (starts, keys))
             fast = jax.jit(p.fast).lower(*args).compile()
 
         def exact() -> Compiled:
             with jax.enable_x64(x64):
                 return jax.jit(p.exact).lower(*args).compile()
 
-        return Entry(init, fast, exact)
+        return Entry(carry, fast, exact)
 
     def compile(self) -> None:
         """Every group's programs: from memory when known, else built (new groups on
@@ -215,10 +215,13 @@ class JobRunner:
     # -- running --------------------------------------------------------------------------
 
     def _start(self) -> None:
+        """The first call of each group starts its runs (``fresh``) from zeros of the
+        carry's shapes; the inputs that never change go to the device once."""
         x64 = self.dtype == np.float64
         with jax.enable_x64(x64):
             for g in self.groups:
-                g.carry = g.compiled.init(*g.inputs)
+                g.carry = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), g.compiled.carry)
+                g.inputs = jax.device_put(g.inputs)
 
     def _blocks_for(self, g: GroupRun, seconds: float) -> int:
         left = math.ceil((self.job.spec.steps - g.t0) / g.layout.block_len)
@@ -229,7 +232,9 @@ class JobRunner:
     def _call(self, g: GroupRun, n: int, limits: Limits[HostArray]) -> None:
         """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops."""
         t0 = time.perf_counter()
-        args = (g.carry, g.inputs[0], limits, np.int32(g.t0), np.int32(n))
+        values, starts, keys = g.inputs
+        fresh = np.bool_(g.t0 == 0 and not g.records)
+        args = (g.carry, values, limits, np.int32(g.t0), np.int32(n), fresh, (starts, keys))
         moved, records, needs_exact = g.compiled.fast(*args)
         exact = bool(needs_exact)
         if exact:  # a run stops inside these blocks: redo them step by step
@@ -256,8 +261,10 @@ class JobRunner:
         g.live = int(np.sum((status[: g.size] == RUNNING) & (step[: g.size] < steps)))
 
     def _running(self) -> Iterator[Progress]:
-        steps, limits = self.job.spec.steps, self._limits()
+        steps = self.job.spec.steps
         x64 = self.dtype == np.float64
+        with jax.enable_x64(x64):
+            limits = jax.device_put(self._limits())
         t_run = time.perf_counter()
         chunk = 0
         while True:
