@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.stages import Compiled
 from numpy.typing import NDArray
@@ -94,6 +95,15 @@ def _seed_keys(seeds: NDArray[np.uint32]) -> NDArray[np.uint32]:
 def _padded(rows: NDArray[Scalar], size: int) -> NDArray[Scalar]:
     """Pad lanes repeat the first run: they compute what it computes and are dropped."""
     return np.concatenate([rows, np.repeat(rows[:1], size - len(rows), axis=0)])
+
+
+def _zeros(spec: jax.ShapeDtypeStruct) -> Any:
+    """A placeholder of a carry leaf for a fresh call: zeros (a key of zeros for a typed
+    PRNG key, which an optimizer's state may hold)."""
+    if jax.dtypes.issubdtype(spec.dtype, jax.dtypes.prng_key):
+        data = jax.eval_shape(jax.random.key_data, spec)
+        return jax.random.wrap_key_data(jnp.zeros(data.shape, data.dtype))
+    return np.zeros(spec.shape, spec.dtype)
 
 
 def _spec_of(tree: PyTree) -> PyTree:
@@ -216,12 +226,9 @@ class JobRunner:
 
     def _start(self) -> None:
         """The first call of each group starts its runs (``fresh``) from zeros of the
-        carry's shapes; the inputs that never change go to the device once."""
-        x64 = self.dtype == np.float64
-        with jax.enable_x64(x64):
-            for g in self.groups:
-                g.carry = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), g.compiled.carry)
-                g.inputs = jax.device_put(g.inputs)
+        carry's shapes."""
+        for g in self.groups:
+            g.carry = jax.tree.map(_zeros, g.compiled.carry)
 
     def _blocks_for(self, g: GroupRun, seconds: float) -> int:
         left = math.ceil((self.job.spec.steps - g.t0) / g.layout.block_len)
@@ -236,16 +243,16 @@ class JobRunner:
         fresh = np.bool_(g.t0 == 0 and not g.records)
         args = (g.carry, values, limits, np.int32(g.t0), np.int32(n), fresh, (starts, keys))
         moved, records, needs_exact = g.compiled.fast(*args)
-        exact = bool(needs_exact)
+        # one transfer: the records are usually the ones kept
+        host, status, step, exact = jax.device_get((records, moved.status, moved.step, needs_exact))
         if exact:  # a run stops inside these blocks: redo them step by step
             t_exact = time.perf_counter()
             with counting(self.count):
                 program = g.compiled.exact()
             moved, records = program(*args)
-            jax.block_until_ready(moved)
+            host, status, step = jax.device_get((records, moved.status, moved.step))
             self.exact_calls += 1
             self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
-        records, status, step = jax.device_get((records, moved.status, moved.step))
         elapsed = time.perf_counter() - t0
         if not exact:
             rate = elapsed / n
@@ -253,7 +260,7 @@ class JobRunner:
             g.compiled.seconds_per_block = rate if old is None else 0.5 * (old + rate)
         kept = n * g.layout.records_per_block
         g.records.append(
-            jax.tree.map(lambda a: a[: g.size, :kept] if a.ndim > 1 else a[: g.size], records)
+            Records._make(a[: g.size, :kept] if a.ndim > 1 else a[: g.size] for a in host)
         )
         g.carry = moved
         g.t0 = min(self.job.spec.steps, g.t0 + n * g.layout.block_len)
@@ -263,8 +270,7 @@ class JobRunner:
     def _running(self) -> Iterator[Progress]:
         steps = self.job.spec.steps
         x64 = self.dtype == np.float64
-        with jax.enable_x64(x64):
-            limits = jax.device_put(self._limits())
+        limits = self._limits()
         t_run = time.perf_counter()
         chunk = 0
         while True:
