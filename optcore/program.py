@@ -232,23 +232,18 @@ class Program:
         block: Block,
     ) -> tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]:
         """Blocks in a loop of traced length; their records land in [K, B, R, ...] buffers
-        (slots not run stay zero, so invalid) returned as [B, K * R, ...]."""
-        axes = self.carry_axes(values, carry.params)
-        k, batch = self.blocks_per_call, carry.step.shape[0]
+        (slots not run stay zero, so invalid) returned as [B, K * R, ...]. The loops run
+        over all runs at once and only the steps are vmapped: a vmapped loop lowers to more
+        code (and compiles slower) than a loop of vmapped steps."""
+        k = self.blocks_per_call
         buffers = tuple(
-            jnp.zeros((k, batch, *s.shape), s.dtype) for s in self._block_outputs(carry.params)
+            jnp.zeros((k, *s.shape), s.dtype) for s in self._block_outputs(carry.params)
         )
         events = jnp.zeros(carry.step.shape, bool)
 
         def body(i: jax.Array, state: LoopState) -> LoopState:
             c, bufs, ev = state
-            t_block = t0 + i * self.block_len
-            vmapped: Callable[[Carry[jax.Array], Values], BlockResult] = jax.vmap(
-                lambda c, v: block(c, v, limits, t_block),
-                in_axes=(axes, VALUE_AXES),
-                out_axes=(axes, 0, 0),
-            )
-            c, out, e = vmapped(c, values)
+            c, out, e = block(c, values, limits, t0 + i * self.block_len)
             bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, o, i, 0) for b, o in zip(bufs, out))
             return c, bufs, ev | e
 
@@ -262,19 +257,19 @@ class Program:
         return carry, tuple(runs_first(b) for b in buffers), events
 
     def _block_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
-        """Shapes of one run's block records (loss, grad norm, live, held-out loss, params
-        snapshot), from the batched ``params`` without tracing a block."""
+        """Shapes of a block's records, [B, R, ...] each (loss, grad norm, live, held-out
+        loss, params snapshot), from the batched ``params`` without tracing a block."""
+        first = jax.tree.leaves(params)[0]
         one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
-        dtype = jax.tree.leaves(params)[0].dtype
         held = jax.eval_shape(self._held_out, one)
         snap = jax.eval_shape(self._snap, one)
-        r = self.records_per_block
+        br = (first.shape[0], self.records_per_block)
         return (
-            jax.ShapeDtypeStruct((r,), dtype),
-            jax.ShapeDtypeStruct((r,), dtype),
-            jax.ShapeDtypeStruct((r,), jnp.bool_),
-            jax.ShapeDtypeStruct((r, *held.shape), held.dtype),
-            jax.ShapeDtypeStruct((r, *snap.shape), snap.dtype),
+            jax.ShapeDtypeStruct(br, first.dtype),
+            jax.ShapeDtypeStruct(br, first.dtype),
+            jax.ShapeDtypeStruct(br, jnp.bool_),
+            jax.ShapeDtypeStruct((*br, *held.shape), held.dtype),
+            jax.ShapeDtypeStruct((*br, *snap.shape), snap.dtype),
         )
 
     def _records(
@@ -311,8 +306,7 @@ class Program:
         more), then the steps in a loop of traced length. The loops take exactly the steps
         left, so no step needs a mask, and no step keeps its outputs (a select per step,
         which costs as much as the step at a few hundred runs)."""
-        outputs = self._block_outputs(jax.tree.map(lambda a: a[None], params_of(state)))
-        buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in outputs)
+        buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in self._block_outputs(params_of(state)))
         records = (steps + self.stride - 1) // self.stride
 
         def record(
@@ -326,8 +320,8 @@ class Program:
                 first = peek(s)
                 taken = jnp.minimum(self.stride, steps - r * self.stride)
                 s = jax.lax.fori_loop(0, taken, lambda i, s: step(s)[0], s)
-            row = (*first, self._held_out(params), self._snap(params))
-            bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, v, r, 0) for b, v in zip(bufs, row))
+            row = (*first, jax.vmap(self._held_out)(params), jax.vmap(self._snap)(params))
+            bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, v, r, 1) for b, v in zip(bufs, row))
             return s, bufs
 
         state, buffers = jax.lax.fori_loop(0, records, record, (state, buffers))
@@ -352,13 +346,15 @@ class Program:
         """Plain steps, as a hand-written scan would take them, noting (not acting on) what
         the exact path must look at: a non-finite value or a stopping rule met. A block
         that reaches the step limit takes only the steps before it."""
-        opt = optimizer_of(self.group, values)
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
+        axes = self.carry_axes(values, c.params)
+        state_axes = (axes.params, axes.opt_state, 0, 0, 0, 0)
 
-        def step(s: FastState) -> tuple[FastState, StepOutputs]:
+        def step(s: FastState, v: Values, key: jax.Array) -> tuple[FastState, StepOutputs]:
+            opt = optimizer_of(self.group, v)
             x, opt_state, t, best, best_t, event = s
-            loss, grad = loss_and_grad(x, c.key, t)
+            loss, grad = loss_and_grad(x, key, t)
             gnorm = optax.tree.norm(grad)
             updates, opt_state = opt.update(
                 grad, opt_state, x, value=loss, grad=grad, value_fn=self.objective.value
@@ -376,21 +372,27 @@ class Program:
             live = jnp.ones((), bool)
             return (x_next, opt_state, t + 1, best, best_t, event | met), (loss, gnorm, live)
 
-        state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, jnp.zeros((), bool))
-
-        def peek(s: FastState) -> StepOutputs:
-            loss, grad = loss_and_grad(s[0], c.key, s[2])
+        def peek(s: FastState, key: jax.Array) -> StepOutputs:
+            loss, grad = loss_and_grad(s[0], key, s[2])
             return loss, optax.tree.norm(grad), jnp.ones((), bool)
 
+        steps = jax.vmap(step, in_axes=(state_axes, VALUE_AXES, 0), out_axes=(state_axes, 0))
+        peeks = jax.vmap(peek, in_axes=(state_axes, 0))
+        events = jnp.zeros(c.step.shape, bool)
+        state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, events)
         taken = self._steps_in_block(limits, t_block)
         state, (loss, gnorm, live, held, xs) = self._recorded(
-            step, peek, state, lambda s: s[0], taken
+            lambda s: steps(s, values, c.key),
+            lambda s: peeks(s, c.key),
+            state,
+            lambda s: s[0],
+            taken,
         )
         x, opt_state, t, best, best_t, event = state
         # Non-finite values, checked once per block rather than per step (which cost 40%):
         # a NaN or Inf loss or gradient reaches the params, the recorded losses or the best.
-        finite = jnp.all(jnp.isfinite(loss) | ~live)
-        event = event | ~_all_finite(x) | ~finite | ~jnp.isfinite(best)
+        finite = jnp.all(jnp.isfinite(loss) | ~live, axis=1)
+        event = event | ~jax.vmap(_all_finite)(x) | ~finite | ~jnp.isfinite(best)
         moved = Carry(x, opt_state, c.key, t, c.status, c.diverged_at, best, best_t)
         return moved, (loss, gnorm, live, held, xs), event
 
@@ -398,11 +400,12 @@ class Program:
         self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], t_block: jax.Array
     ) -> BlockResult:
         """Every step checked: a run freezes at the step it converges or diverges."""
-        opt = optimizer_of(self.group, values)
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
+        axes = self.carry_axes(values, c.params)
 
-        def step(c: Carry[jax.Array]) -> tuple[Carry[jax.Array], StepOutputs]:
+        def step(c: Carry[jax.Array], v: Values) -> tuple[Carry[jax.Array], StepOutputs]:
+            opt = optimizer_of(self.group, v)
             active = (c.status == RUNNING) & (c.step < limits.steps)
             x = c.params
             loss, grad = loss_and_grad(x, c.key, c.step)
@@ -442,8 +445,13 @@ class Program:
             active = (c.status == RUNNING) & (c.step < limits.steps)
             return loss, optax.tree.norm(grad), active
 
+        steps = jax.vmap(step, in_axes=(axes, VALUE_AXES), out_axes=(axes, 0))
         taken = self._steps_in_block(limits, t_block)
         c, (loss, gnorm, active, held, xs) = self._recorded(
-            step, peek, c, lambda s: s.params, taken
+            lambda c: steps(c, values),
+            jax.vmap(peek, in_axes=(axes,)),
+            c,
+            lambda s: s.params,
+            taken,
         )
-        return c, (loss, gnorm, active, held, xs), jnp.zeros((), bool)
+        return c, (loss, gnorm, active, held, xs), jnp.zeros(c.step.shape, bool)
