@@ -4,7 +4,8 @@ The API records each batchable job (``optcore.groups.structure_key``: no landsca
 tuning search, not sharded) in a Redis list per queue and structure. A worker that starts
 such a job takes queued jobs off that list, oldest first, up to ``OPTSERVE_BATCH_MAX_RUNS``
 runs in all, atomically (``lua.TAKE_BATCH``): each is started under this attempt's token,
-with its own lease, renewed by the attempt's heartbeat. Their runs put end to end make one
+with its own lease, renewed by the attempt's heartbeat, and its own Celery message leaves
+the queue (one delivery per batch, not one per job). Their runs put end to end make one
 job for the runner; each run keeps its own hyperparameters, seed and start, and the
 job-wide values (steps, stopping, records) are equal by the key.
 
@@ -51,6 +52,7 @@ def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> lis
         list_key(job["queue"] or settings.queue, job["batch_key"] or ""),
         JobStore.RUNNING_SET,
         JobStore.STATS,
+        job["queue"] or settings.queue,  # kombu's message list of the queue
     ]
     args: list[EncodableT] = [
         repr(time.time()),

@@ -32,6 +32,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
@@ -39,7 +40,8 @@ from redis.typing import EncodableT, FieldT
 
 from . import lua
 from .idempotency import IdempotencyKeys
-from .records import Event, JobRecord, events_of, raw, record, scored, text
+from .records import Event, JobRecord, events_of, raw, scored, text
+from .records import record as to_record
 from .states import FINAL_STATES, JobState
 
 PREFIX = "optserve:"
@@ -62,19 +64,43 @@ def _retrying(retries: int) -> Retry:
 
 
 class EventReader:
-    """Waits on a job's event stream without holding a thread: the API's Server-Sent Events
-    (a blocking read per open stream would use up the API's thread pool)."""
+    """The API's asynchronous reads: a job's event stream (Server-Sent Events, a result's
+    long poll), the job and its result, without holding a thread (a blocking read per open
+    stream would use up the API's thread pool; a thread-pool hop per request costs more CPU
+    than the read)."""
 
     def __init__(self, url: str, block_ms: int = 10_000):
         # the socket timeout outlasts the blocking read, or a quiet stream would die with it
         self.block_ms = block_ms
         self.r = redis.asyncio.Redis.from_url(
-            url, decode_responses=False, socket_timeout=block_ms / 1000 + 10
+            url,
+            decode_responses=False,
+            socket_timeout=block_ms / 1000 + 10,
+            retry=AsyncRetry(ExponentialBackoff(cap=2.0, base=0.1), retries=2),
+            retry_on_error=RETRIED_ERRORS,
         )
 
     async def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         reply = await self.r.xread({JobStore._events(job_id): after}, block=block_ms, count=100)
         return events_of(reply)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        fields = await self.r.hgetall(JobStore.job_key(job_id))
+        return to_record(fields) if fields else None
+
+    async def result_bytes(self, job_id: str) -> bytes | None:
+        """As ``JobStore.result_bytes``."""
+        return raw(await self.r.get(JobStore._result(job_id)))
+
+    async def wait_end(self, job_id: str, seconds: float) -> None:
+        """Return once the job's ``end`` event is in its stream, or after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        after = "0-0"
+        while (left := deadline - time.monotonic()) > 0:
+            events = await self.read(job_id, after, max(1, min(int(left * 1000), self.block_ms)))
+            if any(kind == "end" for _, kind, _ in events):
+                return
+            after = events[-1][0] if events else after
 
 
 @dataclass(frozen=True)
@@ -233,10 +259,8 @@ class JobStore(IdempotencyKeys):
             p.hincrby(self.STATS, "submitted", 1)
             p.hincrby(self.OWNER_STATS, owner, 1)
             p.execute()
-        created = self.get_job(job_id)
-        if created is None:  # only a FLUSHDB racing this very call gets here
-            raise KeyError(f"job {job_id} vanished as it was created")
-        return created
+        # the hash as just written (it is enqueued only after this returns): no read back
+        return to_record({str(k): str(v) for k, v in record.items()})
 
     def admit(self, owner: str, max_active: int, per_minute: int) -> tuple[str | None, int]:
         """May ``owner`` submit now? (None, 0), or the limit hit and seconds to wait."""
@@ -251,7 +275,7 @@ class JobStore(IdempotencyKeys):
 
     def get_job(self, job_id: str) -> JobRecord | None:
         fields = self.r.hgetall(self.job_key(job_id))
-        return record(fields) if fields else None
+        return to_record(fields) if fields else None
 
     def job_count(self) -> int:
         return sum(1 for _ in self.r.scan_iter(f"{PREFIX}job:*", count=1000))

@@ -14,7 +14,6 @@ from typing import Annotated
 import redis
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from optcore.spec import JobSpec
 from worker import batching, shards
@@ -42,6 +41,7 @@ from ..submission import RETRY_AFTER, Services, submit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 KEEPALIVE_MS = 10_000
+MAX_RESULT_WAIT_S = 60
 
 
 def _iso(ts: float | None) -> str | None:
@@ -212,13 +212,32 @@ def get_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
             404,
             409,
             410,
+            422,
             retry_after=(409,),
-            s409="The job has no result (yet): `job_status` says why; Retry-After while it runs",
+            s409="The job has no result (yet, or after `wait`): `job_status` says why; "
+            "Retry-After while it runs",
+            s422="`wait` is not a number of seconds from 0 to 60",
         ),
     },
 )
-def get_result(job: OwnedJob, request: Request, store: StoreDep) -> Response:
+async def get_result(
+    job: OwnedJob,
+    request: Request,
+    reader: EventsDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_RESULT_WAIT_S,
+            description="Seconds to wait for an unfinished job to end before answering "
+            "(a long poll: the answer comes as soon as it ends); 0: answer at once",
+        ),
+    ] = 0,
+) -> Response:
     job_id = job["id"]
+    if wait and job["status"] not in FINAL:
+        await reader.wait_end(job_id, wait)
+        job = await reader.get_job(job_id) or job
     if job["status"] != SUCCEEDED:
         headers = {"Retry-After": RETRY_AFTER} if job["status"] not in FINAL else None
         raise Problem(
@@ -229,7 +248,7 @@ def get_result(job: OwnedJob, request: Request, store: StoreDep) -> Response:
             job_status=job["status"],
             headers=headers,
         )
-    data = store.result_bytes(job_id)
+    data = await reader.result_bytes(job_id)
     if data is None:
         raise Problem(410, f"the result of job {job_id} has expired", kind="expired")
     headers = {}
@@ -283,7 +302,6 @@ def cancel_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
 async def job_events(
     job: OwnedJob,
     request: Request,
-    store: StoreDep,
     reader: EventsDep,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d+(-\d+)?$")] = None,
 ) -> StreamingResponse:
@@ -303,7 +321,7 @@ async def job_events(
                 continue
             if not events:
                 try:
-                    now = await run_in_threadpool(store.get_job, job_id)
+                    now = await reader.get_job(job_id)
                 except redis.RedisError:
                     continue
                 if now is None:
