@@ -13,9 +13,10 @@ from celery import Celery
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from worker.events import EventReader
 from worker.presence import WorkerDirectory
 from worker.settings import Settings
-from worker.store import EventReader, JobRecord, JobStore
+from worker.store import JobRecord, JobStore
 
 from .problems import Problem
 

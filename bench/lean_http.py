@@ -91,7 +91,7 @@ class Connection:
             if not data:
                 raise HTTPError("the server closed the connection")
             parser.feed_data(data)
-        if not parser.should_keep_alive():
+        if parsed.headers.get(b"connection", b"").lower() == b"close":
             await self.close()
         return Response(parser.get_status_code(), b"".join(parsed.chunks), parsed.headers)
 

@@ -236,17 +236,17 @@ return {tonumber(redis.call('HGET', KEYS[1], 'cancel_requested') or '0'), 'runni
 # the queue's message list (kombu's: one JSON message per task, pushed left, popped right).
 # ARGV: now, leader id, key prefix, most runs in all, token, lease ms, worker, pid, queue,
 # deadline, list TTL (s). The leader (already started) takes queued jobs of its structure off
-# the list, oldest first, while their runs fit, and starts each under this attempt's token
-# with its own lease: canceled, started or ended ones are dropped. The runner pads the runs to
-# its buckets, so every count is fine. Each taken job's own message leaves the queue here:
-# a batch of n jobs costs the worker one delivery, not n (a message already handed to a
-# worker finds its job done; a job of a lost batch is requeued, with a new message, by the
-# reaper). Every job taken gets the batch's ids in 'batch'. Returns the ids, the leader first.
+# the list, oldest first, while their runs fit (then back to a power of two of runs in all),
+# and starts each under this attempt's token with its own lease: canceled, started or ended
+# ones are dropped. Each taken job's own message leaves the queue here: a batch of n jobs
+# costs the worker one delivery, not n (a message already handed to a worker finds its job
+# done; a job of a lost batch is requeued, with a new message, by the reaper). Every job
+# taken gets the batch's ids in 'batch'. Returns the ids, the leader first.
 TAKE_BATCH = """
 local function count(field, by) redis.call('HINCRBY', KEYS[4], field, by) end
 redis.call('LREM', KEYS[2], 0, ARGV[2])
 local total = tonumber(redis.call('HGET', KEYS[1], 'batch_runs') or '1')
-local taken = {ARGV[2]}
+local taken, sizes = {ARGV[2]}, {total}
 while total < tonumber(ARGV[4]) do
   local id = redis.call('LPOP', KEYS[2])
   if not id then break end
@@ -259,8 +259,18 @@ while total < tonumber(ARGV[4]) do
       break
     end
     total = total + runs
-    taken[#taken + 1] = id
+    taken[#taken + 1], sizes[#sizes + 1] = id, runs
   end
+end
+-- a power of two of runs at most: few program widths, each compiled once. The rest go back
+-- to the front of the list, and their own messages stay queued: the next delivery, at once,
+-- takes them with whatever came since.
+local width = 1
+while width * 2 <= total do width = width * 2 end
+while total > width and #taken > 1 do
+  redis.call('LPUSH', KEYS[2], taken[#taken])
+  total = total - sizes[#sizes]
+  taken[#taken], sizes[#sizes] = nil, nil
 end
 for n = 2, #taken do
   local job = ARGV[3] .. 'job:' .. taken[n]

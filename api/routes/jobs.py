@@ -221,7 +221,8 @@ def get_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
     },
 )
 async def get_result(
-    job: OwnedJob,
+    job_id: str,
+    owner: OwnerDep,
     request: Request,
     reader: EventsDep,
     wait: Annotated[
@@ -234,21 +235,23 @@ async def get_result(
         ),
     ] = 0,
 ) -> Response:
-    job_id = job["id"]
-    if wait and job["status"] not in FINAL:
+    # the job's owner, status and result in one read: this is every client's hot path
+    found = await reader.result_of(job_id)
+    if found is None or found.owner != owner:
+        raise Problem(404, f"no job {job_id}", kind="not-found")
+    if wait and found.status not in FINAL:
         await reader.wait_end(job_id, wait)
-        job = await reader.get_job(job_id) or job
-    if job["status"] != SUCCEEDED:
-        headers = {"Retry-After": RETRY_AFTER} if job["status"] not in FINAL else None
+        found = await reader.result_of(job_id) or found
+    status, data = found.status, found.data
+    if status != SUCCEEDED:
         raise Problem(
             409,
-            f"job {job_id} is {job['status']}; it has no result"
-            + (" yet" if job["status"] in (QUEUED, RUNNING) else ""),
+            f"job {job_id} is {status}; it has no result"
+            + (" yet" if status in (QUEUED, RUNNING) else ""),
             kind="no-result",
-            job_status=job["status"],
-            headers=headers,
+            job_status=status,
+            headers={"Retry-After": RETRY_AFTER} if status not in FINAL else None,
         )
-    data = await reader.result_bytes(job_id)
     if data is None:
         raise Problem(410, f"the result of job {job_id} has expired", kind="expired")
     headers = {}
