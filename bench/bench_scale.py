@@ -108,12 +108,12 @@ async def _one_sse(client: httpx.AsyncClient, job: dict) -> bytes:
 
 
 async def _one_long_poll(connection: Connection, job: dict) -> bytes:
-    """POST a job, GET its result with ``?wait=60``: the GET answers when the job ends."""
+    """POST a job, GET its result with ``?wait=15``: the GET answers when the job ends."""
     response = await connection.request("POST", "/v1/jobs", json=job)
     response.raise_for_status()
     job_id = response.json()["id"]
     while True:
-        result = await connection.request("GET", f"/v1/jobs/{job_id}/result?wait=60")
+        result = await connection.request("GET", f"/v1/jobs/{job_id}/result?wait=15")
         if result.status != 409 or result.json()["job_status"] not in ("queued", "running"):
             break
     result.raise_for_status()
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.only != "sharding":
         what = f"{args.jobs} jobs (Adam, Rosenbrock, {args.steps:,} steps), {args.clients} clients"
         print(f"micro-batching: {what}, one worker")
-        how = "SSE until `end`, then GET" if args.sse else "GET result?wait=60 (long poll)"
+        how = "SSE until `end`, then GET" if args.sse else "GET result?wait=15 (long poll)"
         print(f"  each client: POST, then {how}")
         alone = many_small_jobs(1, args.jobs, args.clients, args.steps, args.sse)
         batched = many_small_jobs(256, args.jobs, args.clients, args.steps, args.sse)

@@ -41,7 +41,7 @@ from ..submission import RETRY_AFTER, Services, submit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 KEEPALIVE_MS = 10_000
-MAX_RESULT_WAIT_S = 60
+MAX_RESULT_WAIT_S = 15  # under common proxies' and clients' read timeouts
 
 
 def _iso(ts: float | None) -> str | None:
@@ -216,7 +216,7 @@ def get_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
             retry_after=(409,),
             s409="The job has no result (yet, or after `wait`): `job_status` says why; "
             "Retry-After while it runs",
-            s422="`wait` is not a number of seconds from 0 to 60",
+            s422="`wait` is not a number of seconds from 0 to 15",
         ),
     },
 )
