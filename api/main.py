@@ -13,9 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from optcore.version import VERSION
 from worker.celery_app import make_app
+from worker.events import EventReader
 from worker.presence import WorkerDirectory
 from worker.settings import Settings, get_settings
-from worker.store import EventReader, JobStore
+from worker.store import JobStore
 
 from . import openapi, problems
 from .deps import key_owner

@@ -130,6 +130,8 @@ def _claim(store: JobStore, owner: str, key: str, job: JobSpec, job_id: str) -> 
 
 def _admit(store: JobStore, settings: Settings, owner: str, key: str | None) -> None:
     """The owner's rate and concurrency limits: a 429, releasing the key, when one is hit."""
+    if not settings.max_active_jobs and not settings.submissions_per_minute:
+        return  # no limits: nothing to count
     limit, wait = store.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
     if limit is None:
         return
@@ -153,7 +155,7 @@ def _enqueue(
             for k in range(shards):
                 services.celery.send_task(SHARD_TASK, args=[job_id, k], queue=queue)
         else:
-            services.celery.send_task(TASK, args=[job_id], queue=queue)
+            services.celery.send_task(TASK, args=[job_id], queue=queue, task_id=job_id)
     except Exception as exc:  # the broker is down, whatever the transport raises
         services.store.finish(job_id, FAILED, {"type": "not_enqueued", "detail": str(exc)})
         if key is not None:

@@ -1,9 +1,11 @@
 """Scale-out on Celery, on real stacks (Redis, Celery workers, uvicorn on loopback).
 
 1. Micro-batching: small jobs (Adam on Rosenbrock, 20,000 steps) from concurrent clients,
-   each POSTing a job, waiting for its `end` event (SSE) and fetching its result, on one
-   worker: throughput and p50 POST -> result with OPTSERVE_BATCH_MAX_RUNS=256 against the
-   same load with 1 (no batching), after a warm-up round of the same load.
+   each POSTing a job, waiting for it to end and fetching its result (one long-polling GET
+   of the result; ``--sse``: the event stream until `end`, then a GET), on one worker:
+   throughput, p50 POST -> result and CPU per job of each process with
+   OPTSERVE_BATCH_MAX_RUNS=256 against the same load with 1 (no batching), after a warm-up
+   round of the same load.
 2. Sharded sweep: a 65,536-run x 10,000-step Adam sweep (16 shards of 4,096 runs) on two
    workers against one: wall time from submission to the end, and the merge's share of it.
 
@@ -14,13 +16,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import orjson
+from lean_http import Connection  # bench/ is on the path: this runs as a script
 
 from api.stack import Stack, free_port
 from worker.settings import Settings
@@ -37,6 +43,31 @@ def small_job(i: int, steps: int) -> dict:
         "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": rate}}],
         "record": {"every": 100},
     }
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU (user + system) of a live process and of its live descendants, from /proc."""
+    total, children = 0.0, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            if int(entry.name) == pid:
+                total += (int(fields[11]) + int(fields[12])) / TICK
+    return total + sum(_cpu_seconds(child) for child in children.get(pid, []))
+
+
+def _cpu_by_part(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of the stack's processes (a worker with its pool) and this one's."""
+    parts = {name: _cpu_seconds(proc.pid) for name, proc in stack.procs.items()}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {**parts, "clients": usage.ru_utime + usage.ru_stime}
 
 
 def stack_for(data: Path, workers: int = 1, **settings: object) -> Stack:
@@ -62,9 +93,8 @@ def stack_for(data: Path, workers: int = 1, **settings: object) -> Stack:
     return stack
 
 
-async def _one(client: httpx.AsyncClient, job: dict) -> float:
-    """POST a job, wait for its end event, GET its result: seconds from POST to result."""
-    t0 = time.perf_counter()
+async def _one_sse(client: httpx.AsyncClient, job: dict) -> bytes:
+    """POST a job, read its event stream until `end`, GET its result (httpx)."""
     response = await client.post("/v1/jobs", json=job)
     response.raise_for_status()
     job_id = response.json()["id"]
@@ -74,10 +104,35 @@ async def _one(client: httpx.AsyncClient, job: dict) -> float:
                 break
     result = await client.get(f"/v1/jobs/{job_id}/result")
     result.raise_for_status()
-    return time.perf_counter() - t0
+    return result.content
 
 
-async def _load(url: str, jobs: int, clients: int, steps: int, offset: int) -> list[float]:
+async def _one_long_poll(connection: Connection, job: dict) -> bytes:
+    """POST a job, GET its result with ``?wait=15``: the GET answers when the job ends."""
+    response = await connection.request("POST", "/v1/jobs", json=job)
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    while True:
+        result = await connection.request("GET", f"/v1/jobs/{job_id}/result?wait=15")
+        if result.status != 409 or result.json()["job_status"] not in ("queued", "running"):
+            break
+    result.raise_for_status()
+    return result.body
+
+
+async def _load(
+    url: str,
+    jobs: int,
+    clients: int,
+    steps: int,
+    offset: int,
+    sse: bool = False,
+    compiles: list[float] | None = None,
+) -> list[float]:
+    """``clients`` users, each: POST a job, wait for it to end, GET its result, again, until
+    ``jobs`` are done; the seconds from each POST to its result. The wait is the result's
+    long poll (lean_http, a keep-alive connection per user), or, with ``sse``, the event
+    stream until `end` (httpx). ``compiles`` gets each result's compile ms."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(jobs):
         queue.put_nowait(offset + i)
@@ -86,24 +141,47 @@ async def _load(url: str, jobs: int, clients: int, steps: int, offset: int) -> l
     timeout = httpx.Timeout(60, read=300)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
 
-        async def worker() -> None:
+        async def user() -> None:
+            connection = Connection(url)
             while not queue.empty():
-                i = queue.get_nowait()
-                latencies.append(await _one(client, small_job(i, steps)))
+                job = small_job(queue.get_nowait(), steps)
+                t0 = time.perf_counter()
+                if sse:
+                    result = await _one_sse(client, job)
+                else:
+                    result = await _one_long_poll(connection, job)
+                latencies.append(time.perf_counter() - t0)
+                if compiles is not None:
+                    compiles.append(orjson.loads(result)["timing"]["compile_ms"])
+            await connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(user() for _ in range(clients)))
     return latencies
 
 
-def many_small_jobs(batch_max_runs: int, jobs: int, clients: int, steps: int) -> dict:
+def _warm_up(url: str, clients: int, steps: int, sse: bool, rounds: int = 8) -> None:
+    """Rounds of the same load until one compiles nothing: every batch width (the runner's
+    run buckets) that this load meets is compiled before the measured load."""
+    for k in range(rounds):
+        compiles: list[float] = []
+        asyncio.run(_load(url, 4 * clients, clients, steps, 10**6 * (k + 1), sse, compiles))
+        if max(compiles) < 100:
+            return
+
+
+def many_small_jobs(
+    batch_max_runs: int, jobs: int, clients: int, steps: int, sse: bool = False
+) -> dict:
     with tempfile.TemporaryDirectory() as data:
         stack = stack_for(Path(data), batch_max_runs=batch_max_runs)
         try:
             # warm-up: the same load compiles the programs of the batch widths it meets
-            asyncio.run(_load(stack.url, max(4 * clients, jobs // 2), clients, steps, 10**6))
-            t0 = time.perf_counter()
-            latencies = asyncio.run(_load(stack.url, jobs, clients, steps, 0))
+            _warm_up(stack.url, clients, steps, sse)
+            cpu0, t0 = _cpu_by_part(stack), time.perf_counter()
+            compiles: list[float] = []
+            latencies = asyncio.run(_load(stack.url, jobs, clients, steps, 0, sse, compiles))
             wall = time.perf_counter() - t0
+            cpu = {k: (v - cpu0[k]) / jobs for k, v in _cpu_by_part(stack).items()}
             stats = JobStore.from_url(stack.settings.broker_url).stats()
         finally:
             stack.stop_all()
@@ -113,6 +191,8 @@ def many_small_jobs(batch_max_runs: int, jobs: int, clients: int, steps: int) ->
         "p99": sorted(latencies)[int(0.99 * (len(latencies) - 1))],
         "batched": stats.get("batched_jobs", 0),
         "batches": stats.get("batches", 0),
+        "cpu_ms": {k: round(v * 1e3, 1) for k, v in cpu.items()},
+        "compiled": sum(1 for ms in compiles if ms >= 100),  # results whose program compiled
     }
 
 
@@ -158,6 +238,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep-steps", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 100 jobs, 8,192 runs")
     parser.add_argument("--only", choices=["batching", "sharding"])
+    parser.add_argument(
+        "--sse",
+        action="store_true",
+        help="clients wait on the event stream, then GET the result (default: its long poll)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.clients, args.runs, args.sweep_steps = 100, 20, 8192, 2000
@@ -165,14 +250,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.only != "sharding":
         what = f"{args.jobs} jobs (Adam, Rosenbrock, {args.steps:,} steps), {args.clients} clients"
         print(f"micro-batching: {what}, one worker")
-        alone = many_small_jobs(1, args.jobs, args.clients, args.steps)
-        batched = many_small_jobs(256, args.jobs, args.clients, args.steps)
+        how = "SSE until `end`, then GET" if args.sse else "GET result?wait=15 (long poll)"
+        print(f"  each client: POST, then {how}")
+        alone = many_small_jobs(1, args.jobs, args.clients, args.steps, args.sse)
+        batched = many_small_jobs(256, args.jobs, args.clients, args.steps, args.sse)
         for name, r in (("BATCH_MAX_RUNS=1 (baseline)", alone), ("BATCH_MAX_RUNS=256", batched)):
             print(
                 f"  {name:<28s} {r['jobs_per_s']:7.1f} jobs/s   POST->result p50 "
                 f"{r['p50'] * 1e3:7.0f} ms  p99 {r['p99'] * 1e3:7.0f} ms   "
                 f"{r['batched']} jobs in {r['batches']} batches"
             )
+            cpu = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms"].items())
+            print(f"  {'':<28s} CPU ms per job: {cpu}; {r['compiled']} compiles")
         print(
             f"  throughput: {batched['jobs_per_s'] / alone['jobs_per_s']:.2f}x the baseline; "
             f"p50: {batched['p50'] / alone['p50']:.2f}x"

@@ -168,6 +168,11 @@ def _on_event(event: tuple[str, Any] | None, on_progress: ProgressCallback | Non
     return str(data["status"]) if kind == "end" else None
 
 
+def _waiting(wait: float) -> dict[str, float] | None:
+    """The result's long poll (``?wait=``): the GET answers once the job ends."""
+    return {"wait": wait} if wait else None
+
+
 def _plot_path(job_id: str, fmt: Literal["png", "svg"]) -> str:
     return f"/v1/jobs/{job_id}/plot.{fmt}"
 
@@ -217,8 +222,9 @@ class Client:
     def cancel(self, job_id: str) -> JobStatus:
         return _parse(self.http.delete(f"/v1/jobs/{job_id}"), JobStatus)
 
-    def result(self, job_id: str) -> Result:
-        return _parse(self.http.get(f"/v1/jobs/{job_id}/result"), Result)
+    def result(self, job_id: str, *, wait: float = 0) -> Result:
+        """The result; ``wait`` (at most 15 s): first wait that long for the job to end."""
+        return _parse(self.http.get(f"/v1/jobs/{job_id}/result", params=_waiting(wait)), Result)
 
     def arrays(self, job_id: str) -> ResultArrays:
         return to_arrays(self.result(job_id))
@@ -319,8 +325,10 @@ class AsyncClient:
     async def cancel(self, job_id: str) -> JobStatus:
         return _parse(await self.http.delete(f"/v1/jobs/{job_id}"), JobStatus)
 
-    async def result(self, job_id: str) -> Result:
-        return _parse(await self.http.get(f"/v1/jobs/{job_id}/result"), Result)
+    async def result(self, job_id: str, *, wait: float = 0) -> Result:
+        """The result; ``wait`` (at most 15 s): first wait that long for the job to end."""
+        response = await self.http.get(f"/v1/jobs/{job_id}/result", params=_waiting(wait))
+        return _parse(response, Result)
 
     async def arrays(self, job_id: str) -> ResultArrays:
         return to_arrays(await self.result(job_id))

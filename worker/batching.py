@@ -4,7 +4,8 @@ The API records each batchable job (``optcore.groups.structure_key``: no landsca
 tuning search, not sharded) in a Redis list per queue and structure. A worker that starts
 such a job takes queued jobs off that list, oldest first, up to ``OPTSERVE_BATCH_MAX_RUNS``
 runs in all, atomically (``lua.TAKE_BATCH``): each is started under this attempt's token,
-with its own lease, renewed by the attempt's heartbeat. Their runs put end to end make one
+with its own lease, renewed by the attempt's heartbeat, and its own Celery message leaves
+the queue (one delivery per batch, not one per job). Their runs put end to end make one
 job for the runner; each run keeps its own hyperparameters, seed and start, and the
 job-wide values (steps, stopping, records) are equal by the key.
 
@@ -51,6 +52,7 @@ def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> lis
         list_key(job["queue"] or settings.queue, job["batch_key"] or ""),
         JobStore.RUNNING_SET,
         JobStore.STATS,
+        job["queue"] or settings.queue,  # kombu's message list of the queue
     ]
     args: list[EncodableT] = [
         repr(time.time()),
@@ -93,8 +95,7 @@ def run_batch(
 
     jobs: list[JobRecord] = []
     parsed: list[Job] = []
-    for job_id in ids:
-        job = store.get_job(job_id)
+    for job_id, job in zip(ids, store.get_jobs(ids), strict=True):
         if job is None:  # expired since it was taken
             continue
         try:
@@ -118,12 +119,15 @@ def run_batch(
     going = dict(ranges)
     with closing(runner.chunks()) as chunks:
         for p in chunks:
-            for job_id, (lo, hi) in list(going.items()):
-                doc = {**progress_doc(p), "runs_running": min(p.running, hi - lo)}
-                cancel = store.set_progress(job_id, doc)
+            docs = {
+                job_id: {**progress_doc(p), "runs_running": min(p.running, hi - lo)}
+                for job_id, (lo, hi) in going.items()
+            }
+            canceled = store.set_progresses(docs)  # every job's, in one round trip
+            for job_id in docs:
                 if job_id in beat.lost_units:
                     del going[job_id]
-                elif cancel:
+                elif job_id in canceled:
                     store.finish(job_id, CANCELED, token=token)
                     del going[job_id]
             if not going:
@@ -131,27 +135,20 @@ def run_batch(
     ended: dict[str, str] = {job_id: CANCELED for job_id in ranges if job_id not in going}
     if going:
         result = runner.result()
-        for job in jobs:
-            if job["id"] in going:
-                ended[job["id"]] = _save(store, job, result, ranges[job["id"]], len(ids), token)
+        own = {
+            j["id"]: _own(j, result, ranges[j["id"]], len(ids)) for j in jobs if j["id"] in going
+        }
+        for job_id, done in store.save_results(own, token).items():
+            ended[job_id] = SUCCEEDED if done else LOST
     return ended.get(ids[0], FAILED)
 
 
-def _save(
-    store: JobStore,
-    job: JobRecord,
-    result: dict[str, Any],
-    runs: tuple[int, int],
-    jobs: int,
-    token: str,
-) -> str:
-    """Store one job's own document (its runs alone) and end it."""
+def _own(job: JobRecord, result: dict[str, Any], runs: tuple[int, int], jobs: int) -> bytes:
+    """One job's own document: its runs alone."""
     from optcore import dumps
 
-    job_id = job["id"]
     started = job["started_at"] or job["created_at"]  # set when the batch took it
     timing = {**result["timing"], "batch_jobs": jobs}
     timing["queued_ms"] = round((started - job["created_at"]) * 1e3, 3)
-    own = {**result, "id": job_id, "runs": result["runs"][runs[0] : runs[1]], "timing": timing}
-    store.save_result(job_id, dumps(own))
-    return SUCCEEDED if store.finish(job_id, SUCCEEDED, token=token) else LOST
+    own = {**result, "id": job["id"], "runs": result["runs"][runs[0] : runs[1]], "timing": timing}
+    return dumps(own)

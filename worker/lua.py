@@ -232,13 +232,16 @@ return {tonumber(redis.call('HGET', KEYS[1], 'cancel_requested') or '0'), 'runni
 """
 )
 
-# KEYS: the leader's job hash, the list of queued jobs of its structure, running set, stats.
+# KEYS: the leader's job hash, the list of queued jobs of its structure, running set, stats,
+# the queue's message list (kombu's: one JSON message per task, pushed left, popped right).
 # ARGV: now, leader id, key prefix, most runs in all, token, lease ms, worker, pid, queue,
 # deadline, list TTL (s). The leader (already started) takes queued jobs of its structure off
 # the list, oldest first, while their runs fit (then back to a power of two of runs in all),
 # and starts each under this attempt's token with its own lease: canceled, started or ended
-# ones are dropped. Every job taken gets the batch's ids in 'batch'. Returns the ids, the
-# leader first.
+# ones are dropped. Each taken job's own message leaves the queue here: a batch of n jobs
+# costs the worker one delivery, not n (a message already handed to a worker finds its job
+# done; a job of a lost batch is requeued, with a new message, by the reaper). Every job
+# taken gets the batch's ids in 'batch'. Returns the ids, the leader first.
 TAKE_BATCH = """
 local function count(field, by) redis.call('HINCRBY', KEYS[4], field, by) end
 redis.call('LREM', KEYS[2], 0, ARGV[2])
@@ -259,7 +262,9 @@ while total < tonumber(ARGV[4]) do
     taken[#taken + 1], sizes[#sizes + 1] = id, runs
   end
 end
--- a power of two of runs at most: few program widths, each compiled once; the rest wait
+-- a power of two of runs at most: few program widths, each compiled once. The rest go back
+-- to the front of the list, and their own messages stay queued: the next delivery, at once,
+-- takes them with whatever came since.
 local width = 1
 while width * 2 <= total do width = width * 2 end
 while total > width and #taken > 1 do
@@ -282,6 +287,15 @@ for n = 2, #taken do
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], ARGV[11]) end
 if #taken > 1 then
+  local companion = {}
+  for n = 2, #taken do companion[taken[n]] = true end
+  for _, message in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do
+    local id = string.match(message, '"argsrepr": "%[.(%x+).%]"')  -- ['id']
+    if id and companion[id] and string.find(message, '"task": "optserve.run_job"', 1, true) then
+      redis.call('LREM', KEYS[5], 1, message)
+      count('messages_dropped', 1)
+    end
+  end
   local ids = cjson.encode(taken)
   for _, id in ipairs(taken) do redis.call('HSET', ARGV[3] .. 'job:' .. id, 'batch', ids) end
   count('batches', 1)

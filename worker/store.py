@@ -31,15 +31,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-import redis.asyncio
 from redis.backoff import ExponentialBackoff
+from redis.client import Pipeline
 from redis.commands.core import Script
 from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from . import lua
 from .idempotency import IdempotencyKeys
-from .records import Event, JobRecord, events_of, raw, record, scored, text
+from .records import Event, JobRecord, events_of, raw, scored, text
+from .records import record as to_record
 from .states import FINAL_STATES, JobState
 
 PREFIX = "optserve:"
@@ -54,27 +55,11 @@ FINAL = FINAL_STATES
 GZIP_MAGIC = b"\x1f\x8b"
 EVENTS_KEPT = 10_000
 # Transient errors (Redis restarting, a dropped connection) are retried for about 15 s.
-RETRIED_ERRORS = [redis.ConnectionError, redis.TimeoutError]
+RETRIED_ERRORS: list[type[Exception]] = [redis.ConnectionError, redis.TimeoutError]
 
 
 def _retrying(retries: int) -> Retry:
     return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=retries)
-
-
-class EventReader:
-    """Waits on a job's event stream without holding a thread: the API's Server-Sent Events
-    (a blocking read per open stream would use up the API's thread pool)."""
-
-    def __init__(self, url: str, block_ms: int = 10_000):
-        # the socket timeout outlasts the blocking read, or a quiet stream would die with it
-        self.block_ms = block_ms
-        self.r = redis.asyncio.Redis.from_url(
-            url, decode_responses=False, socket_timeout=block_ms / 1000 + 10
-        )
-
-    async def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
-        reply = await self.r.xread({JobStore._events(job_id): after}, block=block_ms, count=100)
-        return events_of(reply)
 
 
 @dataclass(frozen=True)
@@ -134,11 +119,11 @@ class JobStore(IdempotencyKeys):
         return f"{PREFIX}job:{job_id}"
 
     @staticmethod
-    def _result(job_id: str) -> str:
+    def result_key(job_id: str) -> str:
         return f"{PREFIX}result:{job_id}"
 
     @staticmethod
-    def _events(job_id: str) -> str:
+    def events_key(job_id: str) -> str:
         return f"{PREFIX}events:{job_id}"
 
     @staticmethod
@@ -161,14 +146,17 @@ class JobStore(IdempotencyKeys):
     def shard_key(unit: str) -> str:
         return f"{PREFIX}shard:{unit}"
 
-    def transition(self, script: Script, unit: str, *args: EncodableT) -> Any:
-        """Run a transition script with the keys and leading arguments they all take.
+    def transition(
+        self, script: Script, unit: str, *args: EncodableT, client: Pipeline | None = None
+    ) -> Any:
+        """Run a transition script with the keys and leading arguments they all take (on
+        ``client``, a pipeline, when given: its reply comes with the pipeline's).
 
         ``unit``: a job id (the job runs as one unit), or ``{id}/{k}``, shard k of the job."""
         job_id, _, shard = unit.partition("/")
         keys = [
             self.job_key(job_id),
-            self._events(job_id),
+            self.events_key(job_id),
             self._lease(unit),
             self.RUNNING_SET,
             self.STATS,
@@ -182,7 +170,7 @@ class JobStore(IdempotencyKeys):
             EVENTS_KEPT,
             unit,
         ]
-        return script(keys=keys, args=[*common, *args])
+        return script(keys=keys, args=[*common, *args], client=client)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -233,10 +221,8 @@ class JobStore(IdempotencyKeys):
             p.hincrby(self.STATS, "submitted", 1)
             p.hincrby(self.OWNER_STATS, owner, 1)
             p.execute()
-        created = self.get_job(job_id)
-        if created is None:  # only a FLUSHDB racing this very call gets here
-            raise KeyError(f"job {job_id} vanished as it was created")
-        return created
+        # the hash as just written (it is enqueued only after this returns): no read back
+        return to_record({str(k): str(v) for k, v in record.items()})
 
     def admit(self, owner: str, max_active: int, per_minute: int) -> tuple[str | None, int]:
         """May ``owner`` submit now? (None, 0), or the limit hit and seconds to wait."""
@@ -251,7 +237,7 @@ class JobStore(IdempotencyKeys):
 
     def get_job(self, job_id: str) -> JobRecord | None:
         fields = self.r.hgetall(self.job_key(job_id))
-        return record(fields) if fields else None
+        return to_record(fields) if fields else None
 
     def job_count(self) -> int:
         return sum(1 for _ in self.r.scan_iter(f"{PREFIX}job:*", count=1000))
@@ -308,17 +294,31 @@ class JobStore(IdempotencyKeys):
 
     def set_progress(self, job_id: str, progress: dict[str, Any]) -> bool:
         """Record progress (and send it as an event); True when a cancel was requested."""
-        data = json.dumps(progress)
+        return job_id in self.set_progresses({job_id: progress})
+
+    def set_progresses(self, progress: dict[str, dict[str, Any]]) -> set[str]:
+        """``set_progress`` of several jobs in one round trip: those whose cancel was
+        requested."""
         with self.r.pipeline(transaction=True) as p:
-            p.hset(self.job_key(job_id), "progress", data)
-            p.xadd(
-                self._events(job_id),
-                {"event": "progress", "data": data},
-                maxlen=EVENTS_KEPT,
-                approximate=True,
-            )
-            p.hget(self.job_key(job_id), "cancel_requested")
-            return p.execute()[-1] == b"1"
+            for job_id, doc in progress.items():
+                data = json.dumps(doc)
+                p.hset(self.job_key(job_id), "progress", data)
+                p.xadd(
+                    self.events_key(job_id),
+                    {"event": "progress", "data": data},
+                    maxlen=EVENTS_KEPT,
+                    approximate=True,
+                )
+                p.hget(self.job_key(job_id), "cancel_requested")
+            flags = p.execute()[2::3]
+        return {job_id for job_id, flag in zip(progress, flags, strict=True) if flag == b"1"}
+
+    def get_jobs(self, job_ids: list[str]) -> list[JobRecord | None]:
+        """``get_job`` of several jobs in one round trip."""
+        with self.r.pipeline(transaction=False) as p:
+            for job_id in job_ids:
+                p.hgetall(self.job_key(job_id))
+            return [to_record(fields) if fields else None for fields in p.execute()]
 
     def request_cancel(self, job_id: str) -> str | None:
         """Cancel: returns the status after the request (None for an unknown job)."""
@@ -347,16 +347,29 @@ class JobStore(IdempotencyKeys):
     def save_result(self, job_id: str, data: bytes) -> bool:
         """Store the result's JSON bytes (``optcore.dumps``) once: a second attempt never
         replaces the first (False)."""
+        return bool(self._store_result(self.r, job_id, data))
+
+    def _store_result(self, client: redis.Redis | Pipeline, job_id: str, data: bytes) -> Any:
         if len(data) >= self.compress_min_bytes:
             data = gzip.compress(data, compresslevel=5)
-        return bool(self.r.set(self._result(job_id), data, nx=True, ex=self.result_ttl))
+        return client.set(self.result_key(job_id), data, nx=True, ex=self.result_ttl)
+
+    def save_results(self, results: dict[str, bytes], token: str) -> dict[str, bool]:
+        """Store each job's result (once, as ``save_result``) and end it succeeded while the
+        attempt ``token`` holds it, all in one round trip: whether each job ended so."""
+        with self.r.pipeline(transaction=False) as p:
+            for job_id, data in results.items():
+                self._store_result(p, job_id, data)
+                self.transition(self._finish, job_id, SUCCEEDED, "", "", token, client=p)
+            ended = p.execute()[1::2]
+        return {job_id: bool(e) for job_id, e in zip(results, ended, strict=True)}
 
     def has_result(self, job_id: str) -> bool:
-        return bool(self.r.exists(self._result(job_id)))
+        return bool(self.r.exists(self.result_key(job_id)))
 
     def result_bytes(self, job_id: str) -> bytes | None:
         """The stored bytes: JSON, or gzip-compressed JSON (starts with the gzip magic)."""
-        return raw(self.r.get(self._result(job_id)))
+        return raw(self.r.get(self.result_key(job_id)))
 
     def load_result(self, job_id: str) -> dict[str, Any] | None:
         data = self.result_bytes(job_id)
@@ -372,7 +385,7 @@ class JobStore(IdempotencyKeys):
 
     def save_plot(self, job_id: str, name: str, data: bytes) -> None:
         """A rendered picture, kept as long as the result it was drawn from."""
-        ttl = self.r.ttl(self._result(job_id))
+        ttl = self.r.ttl(self.result_key(job_id))
         self.r.set(f"{PREFIX}plot:{job_id}:{name}", data, ex=ttl if ttl > 0 else self.result_ttl)
 
     # -- leases: one live attempt per job -----------------------------------------------
@@ -401,7 +414,7 @@ class JobStore(IdempotencyKeys):
         self, job_id: str, after: str = "0-0", block_ms: int | None = None
     ) -> list[Event]:
         """Events after the stream id ``after``: (id, 'progress' | 'end', data)."""
-        return events_of(self.r.xread({self._events(job_id): after}, block=block_ms, count=100))
+        return events_of(self.r.xread({self.events_key(job_id): after}, block=block_ms, count=100))
 
     def secret(self) -> bytes:
         """A random secret shared by every API process (signs pagination cursors)."""

@@ -14,7 +14,6 @@ from typing import Annotated
 import redis
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from optcore.spec import JobSpec
 from worker import batching, shards
@@ -42,6 +41,7 @@ from ..submission import RETRY_AFTER, Services, submit
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 KEEPALIVE_MS = 10_000
+MAX_RESULT_WAIT_S = 15  # under common proxies' and clients' read timeouts
 
 
 def _iso(ts: float | None) -> str | None:
@@ -212,24 +212,46 @@ def get_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
             404,
             409,
             410,
+            422,
             retry_after=(409,),
-            s409="The job has no result (yet): `job_status` says why; Retry-After while it runs",
+            s409="The job has no result (yet, or after `wait`): `job_status` says why; "
+            "Retry-After while it runs",
+            s422="`wait` is not a number of seconds from 0 to 15",
         ),
     },
 )
-def get_result(job: OwnedJob, request: Request, store: StoreDep) -> Response:
-    job_id = job["id"]
-    if job["status"] != SUCCEEDED:
-        headers = {"Retry-After": RETRY_AFTER} if job["status"] not in FINAL else None
+async def get_result(
+    job_id: str,
+    owner: OwnerDep,
+    request: Request,
+    reader: EventsDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_RESULT_WAIT_S,
+            description="Seconds to wait for an unfinished job to end before answering "
+            "(a long poll: the answer comes as soon as it ends); 0: answer at once",
+        ),
+    ] = 0,
+) -> Response:
+    # the job's owner, status and result in one read: this is every client's hot path
+    found = await reader.result_of(job_id)
+    if found is None or found.owner != owner:
+        raise Problem(404, f"no job {job_id}", kind="not-found")
+    if wait and found.status not in FINAL:
+        await reader.wait_end(job_id, wait)
+        found = await reader.result_of(job_id) or found
+    status, data = found.status, found.data
+    if status != SUCCEEDED:
         raise Problem(
             409,
-            f"job {job_id} is {job['status']}; it has no result"
-            + (" yet" if job["status"] in (QUEUED, RUNNING) else ""),
+            f"job {job_id} is {status}; it has no result"
+            + (" yet" if status in (QUEUED, RUNNING) else ""),
             kind="no-result",
-            job_status=job["status"],
-            headers=headers,
+            job_status=status,
+            headers={"Retry-After": RETRY_AFTER} if status not in FINAL else None,
         )
-    data = store.result_bytes(job_id)
     if data is None:
         raise Problem(410, f"the result of job {job_id} has expired", kind="expired")
     headers = {}
@@ -283,7 +305,6 @@ def cancel_job(job: OwnedJob, response: Response, store: StoreDep) -> JobStatus:
 async def job_events(
     job: OwnedJob,
     request: Request,
-    store: StoreDep,
     reader: EventsDep,
     last_event_id: Annotated[str | None, Header(pattern=r"^\d+(-\d+)?$")] = None,
 ) -> StreamingResponse:
@@ -303,7 +324,7 @@ async def job_events(
                 continue
             if not events:
                 try:
-                    now = await run_in_threadpool(store.get_job, job_id)
+                    now = await reader.get_job(job_id)
                 except redis.RedisError:
                     continue
                 if now is None:
