@@ -101,6 +101,12 @@ class Entry:
             if self._exact is None:
                 self._exact = _BACKGROUND.submit(self.exact_build)
 
+    @property
+    def exact_ready(self) -> bool:
+        """The exact path is compiled (asking for it will not wait)."""
+        with self._lock:
+            return self._exact is not None and self._exact.done()
+
     def exact(self) -> Compiled:
         """The exact path, compiled the first time a call needs it (or waited for)."""
         with self._lock:
@@ -117,6 +123,11 @@ class Entry:
                 self._exact = None
                 raise
         return self._exact.result()
+
+
+def wait_background() -> None:
+    """Block until the background compilations queued so far are done."""
+    _BACKGROUND.submit(lambda: None).result()
 
 
 class ProgramCache:

@@ -246,9 +246,12 @@ class JobRunner:
         # one transfer: the records are usually the ones kept
         host, status, step, exact = jax.device_get((records, moved.status, moved.step, needs_exact))
         if exact:  # a run stops inside these blocks: redo them step by step
-            t_exact = time.perf_counter()
-            with counting(self.count):
+            t_compile, ready = time.perf_counter(), g.compiled.exact_ready
+            with counting(self.count):  # built here, or waited for (a background build)
                 program = g.compiled.exact()
+            if not ready:
+                self.timing["compile_ms"] += _ms(t_compile)
+            t_exact = time.perf_counter()
             moved, records = program(*args)
             host, status, step = jax.device_get((records, moved.status, moved.step))
             self.exact_calls += 1
