@@ -64,9 +64,9 @@ class Records(NamedTuple, Generic[Leaf]):
     grad_norm: Leaf  # [B, R]
     valid: Leaf  # [B, R] the run was still going at that step
     params: Leaf  # [B, R, d]: the params (or flattened) when recorded, else d = 0
-    validation: Leaf  # [B, R] held-out loss ([B, R] zeros when none)
+    validation: Leaf  # [B, R] held-out loss ([B, R, 0] when none)
     final_loss: Leaf  # [B] value at the params after the call
-    final_validation: Leaf  # [B] held-out loss there (zeros when none)
+    final_validation: Leaf  # [B] held-out loss there ([B, 0] when none)
     final_grad_norm: Leaf  # [B]
 
 
@@ -137,7 +137,7 @@ class Program:
         objective = self.objective
         if objective.has_validation and not isinstance(objective, Objective):  # a network
             return objective.validation(params)
-        return jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+        return jnp.zeros((0,), jax.tree.leaves(params)[0].dtype)  # nothing to record
 
     def _first_params(self, x0: jax.Array, key: jax.Array) -> PyTree:
         return first_params(self.objective, x0, key)

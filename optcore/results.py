@@ -1,8 +1,9 @@
 """The result document, as DESIGN.md lists it.
 
 Per-step series (``loss``, ``grad_norm``, ``trajectory``, ``validation_loss``) and landscape
-grids are numpy arrays in the job's dtype, straight from the device: they may hold NaN or Inf, which
-``optcore.dumps`` writes as null. Scalars are Python numbers, non-finite ones None.
+grids are numpy arrays in the job's dtype, straight from the device: they may hold NaN or Inf,
+which ``optcore.dumps`` writes as null. ``step`` (the step of each record) is an int64 array.
+Scalars are Python numbers, non-finite ones None.
 """
 
 from __future__ import annotations
@@ -164,9 +165,9 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     run = runner.job.runs[run_index]
     every, s = runner.every, rec.scalars
     n, recorded, final_step = s["count"][b], s["records"][b], s["steps"][b]
-    steps = list(range(0, recorded * every, every))
+    steps = np.arange(n, dtype=np.int64) * every
     if n > recorded:  # the last state, when it fell between records
-        steps.append(final_step)
+        steps[-1] = final_step
     diverged_at, best_step = s["diverged_at"][b], s["best_step"][b]
     final_params = s["final_params"]
     doc: dict[str, Any] = {

@@ -31,6 +31,6 @@ def test_best_is_never_worse_than_final_and_points_at_the_last_step():
         assert run["step"][-1] == run["steps"] == 25 and len(losses) == 26
         assert run["best"]["loss"] <= run["final"]["loss"]
         assert run["best"]["loss"] == losses.min()
-        assert losses[run["step"].index(run["best"]["step"])] == run["best"]["loss"]
+        assert losses[run["step"].tolist().index(run["best"]["step"])] == run["best"]["loss"]
         improved_last += bool(losses[-1] < losses[:-1].min())
     assert improved_last  # a run whose final point is its best: the case the fix is for
