@@ -58,16 +58,15 @@ class Limits(NamedTuple, Generic[Leaf]):
 
 
 class Records(NamedTuple, Generic[Leaf]):
-    """What a call records every ``stride`` steps, and the value after it ([B, ...] each)."""
+    """What a call records every ``stride`` steps and where its runs stand after it, packed
+    into few arrays by dtype: each is a transfer to the host, which costs about as much as
+    a thousand steps of a small run."""
 
-    loss: Leaf  # [B, R]
-    grad_norm: Leaf  # [B, R]
+    series: Leaf  # [B, R, 2 + h]: loss, grad norm (, held-out loss when h = 1)
     valid: Leaf  # [B, R] the run was still going at that step
     params: Leaf  # [B, R, d]: the params (or flattened) when recorded, else d = 0
-    validation: Leaf  # [B, R] held-out loss ([B, R, 0] when none)
-    final_loss: Leaf  # [B] value at the params after the call
-    final_validation: Leaf  # [B] held-out loss there ([B, 0] when none)
-    final_grad_norm: Leaf  # [B]
+    finals: Leaf  # [B, 3 + h]: loss, grad norm at the params after the call, best loss (, held-out)
+    counters: Leaf  # [B, 4] int32: step, status, diverged_at, best_step (as in Carry)
 
 
 State = TypeVar("State")  # what a block's steps carry
@@ -282,15 +281,21 @@ class Program:
         held: jax.Array,
     ) -> Records[jax.Array]:
         final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(carry.params)
+        final_held = jax.vmap(self._held_out)(carry.params).reshape(len(final_loss), -1)
+        series = (loss[..., None], gnorm[..., None], held.reshape(*loss.shape, -1))
+        finals = (
+            final_loss[:, None],
+            jax.vmap(optax.tree.norm)(final_grad)[:, None],
+            carry.best_loss[:, None],
+            final_held,
+        )
+        counters = (carry.step, carry.status, carry.diverged_at, carry.best_step)
         return Records(
-            loss,
-            gnorm,
+            jnp.concatenate(series, axis=-1),
             valid,
             xs,
-            held,
-            final_loss,
-            jax.vmap(self._held_out)(carry.params),
-            jax.vmap(optax.tree.norm)(final_grad),
+            jnp.concatenate(finals, axis=1),
+            jnp.stack(counters, axis=1),
         )
 
     def _recorded(

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from numpy.typing import NDArray
 
-from .program import CONVERGED, DIVERGED, FLAT, VECTOR, Carry
+from .program import CONVERGED, DIVERGED, FLAT, VECTOR
 from .trees import PyTree
 from .version import VERSION
 
@@ -101,13 +101,13 @@ class GroupRecords:
             whole = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
             return whole[:, ::keep] if keep > 1 else whole
 
-        carry = g.carry._replace(opt_state=None)  # per run: everything but the optimizer state
-        self.carry: Carry[NDArray[Any]] = jax.tree.map(
-            lambda a: np.asarray(a)[: g.size], jax.device_get(carry)
+        self.final_params_tree: PyTree = jax.tree.map(
+            lambda a: np.asarray(a)[: g.size], jax.device_get(g.carry.params)
         )
         last = calls[-1]
+        final_loss, final_grad_norm, best = (last.finals[:, i] for i in range(3))
+        final_step, status, diverged_at, best_step = last.counters.astype(np.int64).T
         valid = joined("valid").sum(axis=1)
-        final_step = self.carry.step.astype(np.int64)
         every = runner.every
         # the last state is appended when it fell between records
         extra = (valid == 0) | ((valid - 1) * every != final_step)
@@ -115,31 +115,31 @@ class GroupRecords:
         self.records = valid
         slot = valid  # where the final value goes (ignored unless extra)
 
-        def series(name: str, final: NDArray[Any]) -> NDArray[Any]:
-            return _with_final(joined(name), final, slot)
+        recorded = joined("series")
 
-        self.loss = series("loss", last.final_loss)
-        self.grad_norm = series("grad_norm", last.final_grad_norm)
-        self.final_loss = last.final_loss
+        def series(column: int, final: NDArray[Any]) -> NDArray[Any]:
+            return _with_final(recorded[..., column], final, slot)
+
+        self.loss = series(0, final_loss)
+        self.grad_norm = series(1, final_grad_norm)
+        self.final_loss = final_loss
         self.vector = runner.job.objective.vector
-        self.final_params: NDArray[Any] | None = self.carry.params if self.vector else None
+        self.final_params: NDArray[Any] | None = self.final_params_tree if self.vector else None
         self.params = joined("params")
         self.trajectory: NDArray[Any] | None = None
         if runner.job.snapshot == VECTOR and self.final_params is not None:
             self.trajectory = _with_final(self.params, self.final_params, slot)
         self.validation: NDArray[Any] | None = None
         if runner.job.objective.has_validation:
-            self.validation = series("validation", last.final_validation)
-        status = self.carry.status
+            self.validation = series(2, last.finals[:, 3])
         # best over every evaluated point: the final one too (taken after the last step)
-        best, best_step = self.carry.best_loss, self.carry.best_step.astype(np.int64)
         final_better = np.isfinite(self.final_loss) & ~(self.final_loss >= best)
         best = np.where(final_better, self.final_loss, best)
         best_step = np.where(final_better, final_step, best_step)
         self.scalars = {
             "steps": final_step.tolist(),
             "status": [STATUS.get(s, "max_steps") for s in status.tolist()],
-            "diverged_at": np.where(status == DIVERGED, self.carry.diverged_at, -1).tolist(),
+            "diverged_at": np.where(status == DIVERGED, diverged_at, -1).tolist(),
             "final_loss": _finite_list(self.final_loss),
             "best_loss": _finite_list(best),
             "best_step": np.where(np.isfinite(best), best_step, -1).tolist(),
@@ -152,7 +152,7 @@ class GroupRecords:
 
     def final_tree(self, b: int) -> PyTree:
         """Run b's final params as a pytree of numpy arrays."""
-        return jax.tree.map(lambda a: np.asarray(a[b]), self.carry.params)
+        return jax.tree.map(lambda a: np.asarray(a[b]), self.final_params_tree)
 
     def path(self, b: int) -> NDArray[np.float64]:
         """Run b's recorded (flattened) params and its final ones, as rows."""

@@ -244,7 +244,7 @@ class JobRunner:
         args = (g.carry, values, limits, np.int32(g.t0), np.int32(n), fresh, (starts, keys))
         moved, records, needs_exact = g.compiled.fast(*args)
         # one transfer: the records are usually the ones kept
-        host, status, step, exact = jax.device_get((records, moved.status, moved.step, needs_exact))
+        host, exact = jax.device_get((records, needs_exact))
         if exact:  # a run stops inside these blocks: redo them step by step
             t_compile, ready = time.perf_counter(), g.compiled.exact_ready
             with counting(self.count):  # built here, or waited for (a background build)
@@ -253,7 +253,7 @@ class JobRunner:
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
             moved, records = program(*args)
-            host, status, step = jax.device_get((records, moved.status, moved.step))
+            host = jax.device_get(records)
             self.exact_calls += 1
             self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
         elapsed = time.perf_counter() - t0
@@ -261,14 +261,20 @@ class JobRunner:
             rate = elapsed / n
             old = g.compiled.seconds_per_block
             g.compiled.seconds_per_block = rate if old is None else 0.5 * (old + rate)
-        kept = n * g.layout.records_per_block
-        g.records.append(
-            Records._make(a[: g.size, :kept] if a.ndim > 1 else a[: g.size] for a in host)
+        kept, size = n * g.layout.records_per_block, g.size
+        series, valid, params, finals, counters = host
+        records = Records(
+            series[:size, :kept],
+            valid[:size, :kept],
+            params[:size, :kept],
+            finals[:size],
+            counters[:size],
         )
+        g.records.append(records)
         g.carry = moved
         g.t0 = min(self.job.spec.steps, g.t0 + n * g.layout.block_len)
-        steps = self.job.spec.steps
-        g.live = int(np.sum((status[: g.size] == RUNNING) & (step[: g.size] < steps)))
+        step, status = records.counters[:, 0], records.counters[:, 1]
+        g.live = int(np.sum((status == RUNNING) & (step < self.job.spec.steps)))
 
     def _running(self) -> Iterator[Progress]:
         steps = self.job.spec.steps
