@@ -1,11 +1,12 @@
 """Successive refinement: a tuning budget spent over rounds, each zooming in on the best.
 
-Round one is a grid over the whole range. Every later round places a finer local grid around
-each of the best candidates found so far (best first), filling the gap between a candidate
-and its neighbours of the grid it came from, so the resolution grows geometrically with the
-rounds instead of with the budget. Coordinates are *unit* coordinates per ranged parameter:
-``[0, 1]`` over ``[low, high]``, in logs for ``log_uniform``; integer parameters are rounded
-and a ``values`` list is a choice, kept as the centre's. A candidate already evaluated is
+Round one is a grid over the whole range. Every later round places finer local grids around
+the ``CENTRES`` best candidates found so far (shares in proportion to 1 / rank), each filling
+the gap between a candidate and its neighbours on the grid it came from, so the resolution
+grows geometrically with the rounds instead of with the budget. Coordinates are *unit*
+coordinates per ranged parameter: ``[0, 1]`` over ``[low, high]``, in logs for
+``log_uniform``; integer parameters are rounded and a ``values`` list is a choice, kept as
+the centre's. A candidate already evaluated is
 never proposed again, and every round gets exactly its share of the budget: when the local
 grids run dry, seeded random draws over the whole range fill it (only a space with fewer
 distinct points than the budget can end a search early).
@@ -23,8 +24,6 @@ import numpy as np
 from .spec import Distribution
 
 CENTRES = 3  # a refinement round splits its share over this many of the best candidates
-WEIGHTED = True
-EXPLORE = 0.0
 MAX_DRAWS = 64  # random draws per missing candidate before a space counts as exhausted
 
 Candidate = dict[str, float]
@@ -71,8 +70,8 @@ class Axis:
 
 def shares(n: int) -> list[int]:
     """A refinement round's ``n`` candidates over the ``CENTRES`` best, in proportion to
-    1 / rank when ``WEIGHTED``, else evenly (at least one each)."""
-    weights = np.array([1 / (r + 1) if WEIGHTED else 1.0 for r in range(CENTRES)])
+    1 / rank (at least one each): the best is zoomed in on fastest."""
+    weights = np.array([1 / (rank + 1) for rank in range(CENTRES)])
     return [max(1, math.ceil(n * w)) for w in weights / weights.sum()]
 
 
@@ -185,10 +184,8 @@ class Refinement:
     def _refined(self, n: int) -> list[Candidate]:
         """Local grids around the best candidates, best first, each its ``shares`` of the
         round, a candidate's neighbourhood shrinking each time it is refined."""
-        explore = round(n * EXPLORE)
-        quotas = shares(n - explore)
-        out: list[Candidate] = self._random(explore, len(self.rounds))
-        n = n - explore + len(out)
+        quotas = shares(n)
+        out: list[Candidate] = []
         for rank, centre in enumerate(self._ranked()):
             if len(out) == n:
                 break

@@ -83,7 +83,7 @@ class TuneSpec(Strict):
     )
     score: Literal["final_loss", "best_loss", "distance_to_minimum"] = "final_loss"
     method: Literal["refine", "grid", "random"] = Field(
-        "grid",
+        "refine",
         description="refine: a grid, then finer grids around the best, over `rounds` rounds; "
         "grid: one grid; random: seeded draws",
     )

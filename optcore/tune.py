@@ -95,8 +95,10 @@ def candidates(tune: TuneSpec, integers: Collection[str] = ()) -> list[dict[str,
 
 def searcher(tune: TuneSpec, integers: Collection[str] = ()) -> Refinement:
     """The search of a tune spec: ``refine`` spends ``candidates`` over ``rounds`` rounds;
-    ``grid`` and ``random`` are one round of ``candidates()``."""
-    if tune.method == "refine":
+    ``grid`` and ``random`` (and ``refine`` of ``values`` lists only) are one round of
+    ``candidates()``."""
+    ranged = any(d.values is None for d in parameters(tune).values())
+    if tune.method == "refine" and ranged:  # listed values alone: nothing lies between
         rounds = tune.rounds or max(1, min(MAX_ROUNDS, tune.candidates // ROUND_SIZE))
         sizes = refine.round_sizes(tune.candidates, rounds)
         return Refinement(refine.axes(parameters(tune), integers), sizes, tune.seed)
