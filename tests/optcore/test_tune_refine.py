@@ -9,7 +9,7 @@ import pytest
 import optcore
 from optcore.refine import round_sizes, search
 from optcore.spec import TuneSpec, parse_job
-from optcore.tune import searcher
+from optcore.tune import runner_for, searcher
 
 START = np.array([1.0, -2.0])
 
@@ -87,7 +87,11 @@ def test_refine_beats_the_grid_between_its_points_and_reuses_the_first_round_pro
     # lr = 0.5 lands on the minimum; the grid's log-spaced points skip it (0.398, 0.631)
     steps, budget = 3, 32
     tune = {"learning_rate": {"log_uniform": [1e-3, 1.0]}, "candidates": budget, "rounds": 4}
-    refined = optcore.run(_gd_job({**tune, "method": "refine"}, steps))["runs"][0]
+    runner = runner_for(parse_job(_gd_job({**tune, "method": "refine"}, steps)))
+    progress = [(p.steps_done, p.steps_total) for p in runner.chunks()]
+    assert progress[-1] == (5 * steps, 5 * steps)  # four rounds of search, then the race
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    refined = runner.result()["runs"][0]
     grid = optcore.run(_gd_job({**tune, "method": "grid", "rounds": None}, steps))["runs"][0]
     section = refined["tuning"]
     assert section["evaluated"] == len(section["candidates"]) == budget
