@@ -4,9 +4,10 @@ pytorch-optimizer's gallery tunes each optimizer's learning rate with hyperopt (
 evaluation is a Python loop of torch steps. Here both sides get the same budget per optimizer
 and objective: ``--evals`` evaluations (default 200) of 500 steps from the gallery's starts,
 scored by the final distance to the minimum, lr in [1e-5, 10] (log scale). optserve does all
-optimizers' candidates of one objective as one tuned job (a grid, compile included); hyperopt
-runs its sequential TPE loop. Prints the wall-time ratio and, per optimizer, the final
-distance each side's best learning rate reaches (lower is better).
+optimizers' candidates of one objective as one tuned job (``refine``: ten rounds of 20, a
+coarse grid then finer grids around the best so far, each round one vmapped program; compile
+included); hyperopt runs its sequential TPE loop. Prints the wall-time ratio and, per
+optimizer, the final distance each side's best learning rate reaches (lower is better).
 
 Only optimizers that torch.optim ships with a matching rule take part (the rest of the gallery
 has no torch baseline). ``--optimizers adam,radam --evals 50`` runs a subset.
@@ -24,6 +25,7 @@ import numpy as np
 import optcore
 
 STEPS = 500
+METHOD = "refine"  # a coarse grid, then finer grids around the best, round by round
 LR_RANGE = (1e-5, 10.0)
 OBJECTIVES = {"rosenbrock": ([-2.0, 2.0], [1.0, 1.0]), "rastrigin": ([-2.0, 3.5], [0.0, 0.0])}
 # ours (name, hyperparameters) -> torch.optim (class, arguments)
@@ -83,7 +85,9 @@ def hyperopt_search(objective: str, optimizer: str, evals: int) -> tuple[float, 
     return lr, torch_distance(objective, optimizer, lr)
 
 
-def optserve_job(objective: str, names: list[str], evals: int) -> dict[str, Any]:
+def optserve_job(
+    objective: str, names: list[str], evals: int, method: str = METHOD
+) -> dict[str, Any]:
     start, _ = OBJECTIVES[objective]
     return {
         "objective": {"name": objective},
@@ -99,6 +103,7 @@ def optserve_job(objective: str, names: list[str], evals: int) -> dict[str, Any]
                     "candidates": evals,
                     "steps": STEPS,
                     "score": "distance_to_minimum",
+                    "method": method,
                 },
             }
             for name in names
@@ -111,25 +116,32 @@ def main() -> None:
     parser.add_argument("--optimizers", default=",".join(PAIRS))
     parser.add_argument("--evals", type=int, default=200)
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    parser.add_argument("--method", default=METHOD, choices=["refine", "grid", "random"])
     args = parser.parse_args()
     names = args.optimizers.split(",")
-    print(f"gallery tuning: {len(names)} optimizers, {args.evals} evaluations of {STEPS} steps")
+    print(
+        f"gallery tuning: {len(names)} optimizers, {args.evals} evaluations of {STEPS} steps, "
+        f"optserve method {args.method}"
+    )
     ours_s = theirs_s = warm_s = 0.0
     worse = []
     for objective in args.objectives.split(","):
         t0 = time.perf_counter()
-        result = optcore.run(optserve_job(objective, names, args.evals))
+        result = optcore.run(optserve_job(objective, names, args.evals, args.method))
         ours = time.perf_counter() - t0
         ours_s += ours
         t0 = time.perf_counter()  # again, as a service does: the compiled programs are cached
-        optcore.run(optserve_job(objective, names, args.evals))
+        optcore.run(optserve_job(objective, names, args.evals, args.method))
         warm = time.perf_counter() - t0
         warm_s += warm
         _, minimum = OBJECTIVES[objective]
         search_s = result["timing"]["search_ms"] / 1e3
+        rounds = result["runs"][0]["tuning"]["rounds"]
         print(
             f"\n{objective}: optserve {ours:.1f} s cold (search {search_s:.1f} s, "
-            f"compile included), {warm:.2f} s warm"
+            f"compile included), {warm:.2f} s warm; {len(rounds)} rounds of "
+            f"{'/'.join(str(r['candidates']) for r in rounds)} candidates per optimizer, "
+            f"programs compiled per round {[r['programs_compiled'] for r in rounds]}"
         )
         print(
             f"  {'optimizer':<10s} {'lr ours':>10s} {'dist ours':>10s} {'lr hyperopt':>12s} "

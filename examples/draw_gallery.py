@@ -58,6 +58,20 @@ def draw(result: dict[str, Any]) -> list[tuple[str, float | None, float | None, 
     return rows
 
 
+def how(tune: dict[str, Any]) -> str:
+    """The search method in words."""
+    if tune["method"] != "refine":
+        return f"method {tune['method']}"
+    from optcore.spec import TuneSpec
+    from optcore.tune import searcher
+
+    sizes = searcher(TuneSpec.model_validate(tune)).sizes
+    return (
+        f"method refine: {len(sizes)} rounds of {max(sizes)}, a grid over the whole range, "
+        "then finer grids around the best candidates so far"
+    )
+
+
 def markdown(doc: dict[str, Any], tables: dict[str, list], timings: dict[str, dict]) -> str:
     job = doc["jobs"][0]
     tune = job["runs"][0]["tune"]
@@ -67,9 +81,10 @@ def markdown(doc: dict[str, Any], tables: dict[str, list], timings: dict[str, di
         doc["description"],
         "",
         f"Budget per optimizer and objective: {tune['candidates']} candidates "
-        f"(learning rate {tune['method']}, log-spaced in {tune['learning_rate']['log_uniform']}) "
+        f"(learning rate in {tune['learning_rate']['log_uniform']}, log scale; {how(tune)}) "
         f"of {tune['steps']} steps each, scored by {tune['score']}; all candidates of all "
-        "optimizers of one objective run as one vmapped search program, then the winners race. "
+        "optimizers of one objective run as one vmapped search program per round, then the "
+        "winners race. "
         "Gradients are not clipped. Regenerate with `make gallery`.",
         "",
     ]
@@ -79,7 +94,8 @@ def markdown(doc: dict[str, Any], tables: dict[str, list], timings: dict[str, di
             f"## {name}",
             "",
             f"Search: {t['search_ms'] / 1e3:.1f} s for {len(rows)} optimizers x "
-            f"{tune['candidates']} candidates (compile included) on {t['device']}.",
+            f"{tune['candidates']} candidates (compile included, "
+            f"{t['search_programs_compiled']} programs) on {t['device']}.",
             "",
             "| optimizer | tuned learning rate | final loss | distance to the minimum |",
             "|---|---|---|---|",

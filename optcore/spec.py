@@ -82,7 +82,18 @@ class TuneSpec(Strict):
         None, ge=1, le=MAX_STEPS, description="default: the job's steps"
     )
     score: Literal["final_loss", "best_loss", "distance_to_minimum"] = "final_loss"
-    method: Literal["grid", "random"] = "grid"
+    method: Literal["refine", "grid", "random"] = Field(
+        "refine",
+        description="refine: a grid, then finer grids around the best, over `rounds` rounds; "
+        "grid: one grid; random: seeded draws",
+    )
+    rounds: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="refine: rounds the candidates are spread over "
+        "(default: one per 20 candidates, at most 10)",
+    )
     seed: StrictInt = Field(0, ge=0, lt=2**31, description="seed of the random candidates")
 
 

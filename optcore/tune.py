@@ -23,24 +23,28 @@ from typing import Any
 
 import numpy as np
 
-from . import optimizers
+from . import optimizers, refine
 from .errors import SpecError, join_field
 from .objectives import AnyObjective
+from .refine import Candidate, Refinement
 from .runner import DEFAULT_CHUNK_SECONDS, JobRunner, Progress
 from .spec import Distribution, Job, JobSpec, PlannedRun, RecordSpec, StoppingSpec, TuneSpec
 
 MAX_SEARCH_RUNS = 65_536  # candidates of all tuned runs of one job together
+# refine: one round per ROUND_SIZE candidates, at most MAX_ROUNDS; rounds of (nearly) equal
+# size, so every round runs the same compiled program
+ROUND_SIZE, MAX_ROUNDS = 20, 10
 SCORES = ("final_loss", "best_loss", "distance_to_minimum")
 
 
 @dataclass(frozen=True)
 class Tuning:
-    """One planned run's search: its candidates (name -> value) and how they are scored."""
+    """One planned run's search: its candidates, round by round, and how they are scored."""
 
     run_index: int
     spec: TuneSpec
     steps: int
-    candidates: tuple[dict[str, float], ...]
+    search: Refinement
 
 
 def parameters(tune: TuneSpec) -> dict[str, Distribution]:
@@ -74,9 +78,10 @@ def _draw(dist: Distribution, n: int, rng: np.random.Generator, integer: bool) -
 
 
 def candidates(tune: TuneSpec, integers: Collection[str] = ()) -> list[dict[str, float]]:
-    """The candidates of a tune spec. A grid splits ``candidates`` evenly over the ranged
-    parameters (n^k <= candidates; a ``values`` list is used as given); random draws
-    ``candidates`` points from ``seed``, so every run with the same spec gets the same ones."""
+    """The candidates of a grid or random tune spec. A grid splits ``candidates`` evenly over
+    the ranged parameters (n^k <= candidates; a ``values`` list is used as given); random
+    draws ``candidates`` points from ``seed``, so every run with the same spec gets the same
+    ones. (``refine`` chooses its candidates as it goes: see ``searcher``.)"""
     params = parameters(tune)
     if tune.method == "random":
         rng = np.random.default_rng(tune.seed)
@@ -86,6 +91,31 @@ def candidates(tune: TuneSpec, integers: Collection[str] = ()) -> list[dict[str,
     per_axis = max(1, math.floor(tune.candidates ** (1 / ranged) + 1e-9)) if ranged else 1
     axes = [_axis(d, per_axis, k in integers) for k, d in params.items()]
     return [dict(zip(params, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def searcher(tune: TuneSpec, integers: Collection[str] = ()) -> Refinement:
+    """The search of a tune spec: ``refine`` spends ``candidates`` over ``rounds`` rounds;
+    ``grid`` and ``random`` (and ``refine`` of ``values`` lists only) are one round of
+    ``candidates()``."""
+    ranged = any(d.values is None for d in parameters(tune).values())
+    if tune.method == "refine" and ranged:  # listed values alone: nothing lies between
+        rounds = tune.rounds or max(1, min(MAX_ROUNDS, tune.candidates // ROUND_SIZE))
+        sizes = refine.round_sizes(tune.candidates, rounds)
+        return Refinement(refine.axes(parameters(tune), integers), sizes, tune.seed)
+    return refine.fixed(parameters(tune), candidates(tune, integers))
+
+
+def _bounds(tune: TuneSpec, integers: Collection[str]) -> dict[str, tuple[float, float]]:
+    """The smallest and largest value a search can give each tuned parameter."""
+    out = {}
+    for name, dist in parameters(tune).items():
+        lo, hi = (
+            (min(dist.values), max(dist.values))
+            if dist.values
+            else (dist.log_uniform or dist.uniform or (0.0, 0.0))
+        )
+        out[name] = (float(round(lo)), float(round(hi))) if name in integers else (lo, hi)
+    return out
 
 
 def check_tuning(spec: JobSpec, objective: AnyObjective) -> list[tuple[str, str]]:
@@ -117,17 +147,19 @@ def check_tuning(spec: JobSpec, objective: AnyObjective) -> list[tuple[str, str]
                         f"tunable: {', '.join(traced) or 'none'}",
                     )
                 )
+        if tune.rounds is not None and tune.method != "refine":
+            errors.append((join_field(where, "rounds"), 'rounds apply to method "refine" only'))
         if errors:
             continue
-        found = candidates(tune, integers)
-        for name in parameters(tune):
-            for value in (min(c[name] for c in found), max(c[name] for c in found)):
+        for name, bounds in _bounds(tune, integers).items():
+            for value in bounds:
                 try:
                     hypers[name].validate(value, join_field(where, name))
                 except SpecError as exc:  # outside the hyperparameter's range
                     errors.extend(exc.errors)
                     break
-        total += len(found) * _copies(spec, i)
+        count = tune.candidates if tune.method != "grid" else len(candidates(tune, integers))
+        total += count * _copies(spec, i)
         if tune.score == "distance_to_minimum" and not (objective.vector and objective.minima):
             errors.append(
                 (join_field(where, "score"), f"{objective.name} has no known minimum to measure to")
@@ -151,8 +183,7 @@ def plan(job: Job) -> list[Tuning]:
             continue
         hypers = optimizers.entry(run.config["optimizer"]).hypers
         integers = {h.name for h in hypers if h.kind == "integer"}
-        found = tuple(candidates(tune, integers))
-        out.append(Tuning(i, tune, tune.steps or job.spec.steps, found))
+        out.append(Tuning(i, tune, tune.steps or job.spec.steps, searcher(tune, integers)))
     return out
 
 
@@ -167,14 +198,15 @@ def _with_values(run: PlannedRun, values: Mapping[str, float], label: str) -> Pl
     return dataclasses.replace(run, config=config, label=label)
 
 
-def search_job(job: Job, tunings: Sequence[Tuning], steps: int) -> Job:
-    """The derived job whose runs are the candidates of ``tunings`` (all of ``steps`` steps):
-    no stopping rule, no landscape, records of the first and last step only, so only the
-    search itself is computed (in time-sized chunks a caller can cancel between)."""
+def search_job(job: Job, proposed: Mapping[int, Sequence[Candidate]], steps: int) -> Job:
+    """The derived job whose runs are the candidates ``proposed`` for each tuned run (by
+    index), all of ``steps`` steps: no stopping rule, no landscape, records of the first and
+    last step only, so only the search itself is computed (in time-sized chunks a caller can
+    cancel between)."""
     runs = [
-        _with_values(job.runs[t.run_index], values, f"{t.run_index}:{c}")
-        for t in tunings
-        for c, values in enumerate(t.candidates)
+        _with_values(job.runs[index], values, f"{index}:{c}")
+        for index, found in proposed.items()
+        for c, values in enumerate(found)
     ]
     spec = job.spec.model_copy(
         update={
@@ -217,6 +249,16 @@ def choose(cands: Sequence[Mapping[str, float]], scores: Sequence[float | None])
     return min(ranked)[2] if ranked else None
 
 
+@dataclass(frozen=True)
+class Round:
+    """One search job: the candidates of a round of every tuned run still searching."""
+
+    steps: int
+    candidates: dict[int, int]  # run index -> candidates of that run in this round
+    search_ms: float
+    programs_compiled: int
+
+
 class TunedRunner:
     """Search, then race: ``chunks()`` yields progress over both phases (so a caller can
     cancel between chunks of the search too), then ``result()`` is the race's result with a
@@ -231,38 +273,55 @@ class TunedRunner:
             by_steps.setdefault(t.steps, []).append(t)
         self.searches = sorted(by_steps.items())
         self.phase = "search"
-        self.search_ms = 0.0
-        self.scores: dict[int, list[float | None]] = {}
+        self.rounds: list[Round] = []
         self.chosen: dict[int, int | None] = {}
         self.race: JobRunner | None = None
-        self.timing: dict[str, float] = {}
+
+    @property
+    def search_ms(self) -> float:
+        return sum(r.search_ms for r in self.rounds)
 
     def chunks(self) -> Generator[Progress, None, None]:
         """The search's progress (phase ``tuning`` once compiled), then the race's."""
-        total = sum(s for s, _ in self.searches) + self.job.spec.steps
+        planned = [(steps, max(len(t.search.sizes) for t in ts)) for steps, ts in self.searches]
+        total = sum(steps * rounds for steps, rounds in planned) + self.job.spec.steps
         done = 0
-        for steps, tunings in self.searches:
-            t0 = time.perf_counter()
-            runner = JobRunner(search_job(self.job, tunings, steps), self.chunk_seconds)
-            for p in runner.chunks():
-                phase = p.phase if p.phase == "compiling" else "tuning"
-                yield dataclasses.replace(
-                    p, steps_done=done + p.steps_done, steps_total=total, phase=phase
-                )
-            self._score(tunings, runner.result())
-            self.search_ms += (time.perf_counter() - t0) * 1e3
-            done += steps
+        for (steps, tunings), (_, rounds) in zip(self.searches, planned, strict=True):
+            for r in range(rounds):
+                live = [t for t in tunings if not t.search.done]
+                if live:
+                    yield from self._round(steps, live, done + r * steps, total)
+            done += steps * rounds
+        for t in self.tunings:
+            self.chosen[t.run_index] = choose(t.search.candidates, t.search.all_scores)
         self.phase = "race"
         self.race = JobRunner(self._race_job(), self.chunk_seconds)
         for p in self.race.chunks():
             yield dataclasses.replace(p, steps_done=done + p.steps_done, steps_total=total)
 
-    def _score(self, tunings: Sequence[Tuning], result: Mapping[str, Any]) -> None:
-        docs = iter(result["runs"])
-        for t in tunings:
-            scores = [score(next(docs), t.spec.score, self.job.objective) for _ in t.candidates]
-            self.scores[t.run_index] = scores
-            self.chosen[t.run_index] = choose(t.candidates, scores)
+    def _round(
+        self, steps: int, live: Sequence[Tuning], done: int, total: int
+    ) -> Generator[Progress, None, None]:
+        t0 = time.perf_counter()
+        proposed = {t.run_index: t.search.propose() for t in live}
+        runner = JobRunner(search_job(self.job, proposed, steps), self.chunk_seconds)
+        for p in runner.chunks():
+            phase = p.phase if p.phase == "compiling" else "tuning"
+            yield dataclasses.replace(
+                p, steps_done=done + p.steps_done, steps_total=total, phase=phase
+            )
+        docs = iter(runner.result()["runs"])
+        for t in live:
+            found = proposed[t.run_index]
+            t.search.record([score(next(docs), t.spec.score, self.job.objective) for _ in found])
+        self.rounds.append(
+            Round(
+                steps,
+                {i: len(found) for i, found in proposed.items()},
+                (time.perf_counter() - t0) * 1e3,
+                runner.count.programs,
+            )
+        )
 
     def _race_job(self) -> Job:
         runs = list(self.job.runs)
@@ -270,7 +329,7 @@ class TunedRunner:
             winner = self.chosen[t.run_index]
             if winner is not None:
                 run = runs[t.run_index]
-                runs[t.run_index] = _with_values(run, t.candidates[winner], run.label)
+                runs[t.run_index] = _with_values(run, t.search.candidates[winner], run.label)
         return dataclasses.replace(self.job, runs=runs)
 
     def run(self) -> dict[str, Any]:
@@ -283,26 +342,52 @@ class TunedRunner:
             raise RuntimeError("iterate chunks() to the end first")
         result = self.race.result()
         for t in self.tunings:
-            winner = self.chosen[t.run_index]
-            result["runs"][t.run_index]["tuning"] = {
-                "parameters": {
-                    k: d.model_dump(exclude_none=True) for k, d in parameters(t.spec).items()
-                },
-                "method": t.spec.method,
-                "score": t.spec.score,
-                "steps": t.steps,
-                "candidates": [
-                    {"values": dict(c), "score": s}
-                    for c, s in zip(t.candidates, self.scores[t.run_index], strict=True)
-                ],
-                "chosen": dict(t.candidates[winner]) if winner is not None else None,
-                "note": None
-                if winner is not None
-                else "no candidate finished with a finite score: the run kept its own values",
-                "search_ms": round(self.search_ms, 3),
-            }
+            result["runs"][t.run_index]["tuning"] = self._section(t)
         result["timing"]["search_ms"] = round(self.search_ms, 3)
+        result["timing"]["search_programs_compiled"] = sum(r.programs_compiled for r in self.rounds)
         return result
+
+    def _section(self, t: Tuning) -> dict[str, Any]:
+        """What a tuned run's search evaluated: every candidate (with its round), each round's
+        size, compute time and programs compiled (shared by the runs searched with it)."""
+        winner = self.chosen[t.run_index]
+        cands = t.search.candidates
+        return {
+            "parameters": {
+                k: d.model_dump(exclude_none=True) for k, d in parameters(t.spec).items()
+            },
+            "method": t.spec.method,
+            "score": t.spec.score,
+            "steps": t.steps,
+            "candidates": [
+                {"values": dict(c), "score": s, "round": r}
+                for r, (found, scores) in enumerate(
+                    zip(t.search.rounds, t.search.scores, strict=True)
+                )
+                for c, s in zip(found, scores, strict=True)
+            ],
+            "rounds": [
+                {
+                    "candidates": r.candidates[t.run_index],
+                    "search_ms": round(r.search_ms, 3),
+                    "programs_compiled": r.programs_compiled,
+                }
+                for r in self.rounds
+                if t.run_index in r.candidates
+            ],
+            "evaluated": len(cands),
+            "chosen": dict(cands[winner]) if winner is not None else None,
+            "note": _note(t.search, winner),
+            "search_ms": round(self.search_ms, 3),
+        }
+
+
+def _note(search: Refinement, winner: int | None) -> str | None:
+    if winner is None:
+        return "no candidate finished with a finite score: the run kept its own values"
+    if search.exhausted:
+        return f"the space has {len(search.candidates)} distinct points: all were evaluated"
+    return None
 
 
 def runner_for(job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> JobRunner | TunedRunner:
