@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -34,6 +34,8 @@ class Group:
     paths: tuple[Path, ...]
     members: tuple[int, ...]  # indices into the job's runs
     varying: tuple[bool, ...]  # per path: differs between members (else one shared value)
+    # per member, its value at each path (read once, when grouping); no part of the structure
+    values: tuple[tuple[Any, ...], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def key(self) -> tuple[FrozenConfig, tuple[bool, ...]]:
@@ -145,8 +147,9 @@ def group_runs(runs: list[PlannedRun]) -> list[Group]:
     groups = []
     for template, idx in members.items():
         paths = paths_of[template]
-        varying = tuple(len({value_at(runs[i].config, p) for i in idx}) > 1 for p in paths)
-        groups.append(Group(template, paths, tuple(idx), varying))
+        values = tuple(tuple(value_at(runs[i].config, p) for p in paths) for i in idx)
+        varying = tuple(len(set(column)) > 1 for column in zip(*values, strict=True))
+        groups.append(Group(template, paths, tuple(idx), varying, values))
     return groups
 
 
