@@ -1,8 +1,8 @@
 """Published defaults: each optimizer's learning rate tuned on the built-in 2-D objectives.
 
 ``tuned_learning_rates.json`` is written by ``make gallery`` (examples/gallery.json states the
-budget: 200 log-spaced candidates in [1e-5, 10], 500 steps, scored by the distance to the
-minimum) and read here for ``GET /v1/optimizers``.
+budget: 200 candidates in [1e-5, 10] on a log scale, searched by ``refine`` in ten rounds of
+20, 500 steps, scored by the distance to the minimum) and read here for ``GET /v1/optimizers``.
 """
 
 from __future__ import annotations
