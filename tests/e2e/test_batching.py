@@ -21,13 +21,22 @@ from .stack import assert_same_runs, long_job, start_stack, store_of, wait_for, 
 KEYS = {"alice": {"X-API-Key": "alice-key"}, "bob": {"X-API-Key": "bob-key"}}
 
 
-def small_job(i: int, steps: int = 2000) -> dict:
+def small_job(i: int, steps: int = 2000, runs: int = 1) -> dict:
+    """One Adam run, or a sweep of ``runs`` (a batch of those lasts long enough to be
+    interrupted however fast the runner gets)."""
+    rate = 1e-3 * (1 + i)
+    run: dict = {"optimizer": "adam", "hyperparameters": {"learning_rate": rate}}
+    if runs > 1:
+        run = {
+            "optimizer": "adam",
+            "sweep": {"learning_rate": [rate * (1 + k / runs) for k in range(runs)]},
+        }
     return {
         "objective": {"name": "rosenbrock"},
         "steps": steps,
         "init": {"point": [-1.5 + 0.01 * i, 2.0 - 0.01 * i]},
         "seed": i,
-        "runs": [{"optimizer": "adam", "hyperparameters": {"learning_rate": 1e-3 * (1 + i)}}],
+        "runs": [run],
         "record": {"every": max(1, steps // 20)},
     }
 
@@ -90,7 +99,7 @@ def test_forty_small_jobs_share_programs_and_keep_their_own_results_and_owners(s
 def test_a_pool_process_killed_mid_batch_loses_no_job_and_ends_none_twice(stack):
     store = store_of(stack)
     owners = ["alice"] * 40
-    ids = _submit_all(stack, [("alice", small_job(i, steps=1_000_000)) for i in range(40)])
+    ids = _submit_all(stack, [("alice", small_job(i, 1_000_000, runs=8)) for i in range(40)])
 
     def a_batch_mid_way() -> int | None:
         for job_id in ids:
@@ -118,7 +127,7 @@ def test_a_cancel_before_the_batch_leaves_a_job_out_and_during_it_stops_only_tha
     store = store_of(stack)
     blocker = _submit_all(stack, [("alice", long_job())])[0]  # the worker is busy
     wait_until(lambda: _mid_way(store, blocker), 90, "the first job to run")
-    ids = _submit_all(stack, [("alice", small_job(i, steps=1_000_000)) for i in range(8)])
+    ids = _submit_all(stack, [("alice", small_job(i, 1_000_000, runs=64)) for i in range(8)])
     with httpx.Client(base_url=stack.url, timeout=60, headers=KEYS["alice"]) as c:
         assert c.delete(f"/v1/jobs/{ids[0]}").json()["status"] == "canceled"  # still queued
         c.delete(f"/v1/jobs/{blocker}")
