@@ -1,73 +1,42 @@
 """The compiled program of one group: a loop over fixed-length blocks of steps.
 
 One call runs ``n`` blocks (a traced count, at most ``blocks_per_call``) from step ``t0``;
-the step limit is traced too, so jobs of any length share the program, and steps past the
-limit are masked (the params, the step count and the best loss stay put). A call runs first
-on a fast path: plain steps, like a hand-written ``lax.scan``, that only note whether
-something happened (a non-finite value, a stopping rule met). Only when that is so for a run
-still going does the runner run the call again on the exact path, which checks every step
-and freezes a run at the step it stops. Stopping is therefore exact while the common case
-costs what a bare scan costs: a data-dependent ``where`` on every carried value breaks XLA's
-fusion (several times slower), and even one ``lax.cond`` per chunk costs more than a host
-round trip here.
+the step limit is traced too, and the loops inside a block have traced trip counts, so jobs
+of any length share the program and no step is ever masked. A call runs first on a fast
+path: plain steps, like a hand-written ``lax.scan``, that only note whether something
+happened (a non-finite value, a stopping rule met). Only when that is so for a run still
+going does the runner run the call again on the exact path, which checks every step and
+freezes a run at the step it stops. Stopping is therefore exact while the common case costs
+what a bare scan costs: a data-dependent ``where`` on every carried value, or on a step's
+outputs, costs as much as the step itself at a few hundred runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, NamedTuple, TypeAlias, TypeVar, cast
+from typing import TypeAlias, TypeVar, cast
 
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
+from .carry import (
+    CONVERGED,
+    DIVERGED,
+    FLAT,
+    NO_SNAPSHOT,
+    RUNNING,
+    VECTOR,
+    Carry,
+    Limits,
+    Records,
+    Starts,
+)
 from .groups import VALUE_AXES, Group, optimizer_of, select_runs, state_axes
 from .objectives import AnyObjective, Objective
 from .trees import PyTree, Values
-
-RUNNING, CONVERGED, DIVERGED = 0, 1, 2
-NO_SNAPSHOT, VECTOR, FLAT = "none", "vector", "flat"
-
-# The leaves of Carry, Limits and Records: jax.Array inside a program, numpy arrays on the
-# host (what the runner passes in and gets back), vmap axes (int) for Carry's axes.
-Leaf = TypeVar("Leaf")
-
-
-class Carry(NamedTuple, Generic[Leaf]):
-    """Per-run state between calls."""
-
-    params: PyTree
-    opt_state: PyTree
-    key: Leaf
-    step: Leaf  # updates applied
-    status: Leaf  # RUNNING | CONVERGED | DIVERGED
-    diverged_at: Leaf  # step where a non-finite value appeared, -1 if none
-    best_loss: Leaf
-    best_step: Leaf
-
-
-class Limits(NamedTuple, Generic[Leaf]):
-    """Job-wide stopping rules, traced so that changing them never recompiles."""
-
-    steps: Leaf
-    tolerance: Leaf  # on ||x_{t+1} - x_t||
-    grad_tolerance: Leaf
-    target_loss: Leaf
-
-
-class Records(NamedTuple, Generic[Leaf]):
-    """What a call records every ``stride`` steps and where its runs stand after it, packed
-    into few arrays by dtype: each is a transfer to the host, which costs about as much as
-    a thousand steps of a small run."""
-
-    series: Leaf  # [B, R, 2 + h]: loss, grad norm (, held-out loss when h = 1)
-    valid: Leaf  # [B, R] the run was still going at that step
-    params: Leaf  # [B, R, d]: the params (or flattened) when recorded, else d = 0
-    finals: Leaf  # [B, 3 + h]: loss, grad norm at the params after the call, best loss (, held-out)
-    counters: Leaf  # [B, 4] int32: step, status, diverged_at, best_step (as in Carry)
-
 
 State = TypeVar("State")  # what a block's steps carry
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
@@ -79,8 +48,6 @@ Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Ar
 LoopState: TypeAlias = tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
-# what a job's first call starts its runs from: start points [B, d] and keys [B, 2]
-Starts: TypeAlias = tuple[jax.Array, jax.Array]
 
 
 def _all_finite(tree: PyTree) -> jax.Array:

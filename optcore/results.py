@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from numpy.typing import NDArray
 
-from .program import CONVERGED, DIVERGED, FLAT, VECTOR
+from .carry import CONVERGED, DIVERGED, FLAT, VECTOR
 from .trees import PyTree
 from .version import VERSION
 

@@ -24,10 +24,11 @@ import numpy as np
 from jax.stages import Compiled
 from numpy.typing import NDArray
 
+from .carry import RUNNING, Carry, Limits, Records
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs, value_at
 from .layout import Layout, layout
-from .program import RUNNING, Carry, Limits, Program, Records
+from .program import Program
 from .spec import Job
 from .trees import PyTree
 

@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import objectives, optimizers
+from .carry import FLAT, NO_SNAPSHOT, VECTOR
 from .errors import SpecError, join_field
 from .labels import label_of, unique_labels
 from .objectives import AnyObjective, Objective
-from .program import FLAT, NO_SNAPSHOT, VECTOR
 from .ranges import check_box, unrepresentable
 
 MAX_STEPS = 1_000_000
