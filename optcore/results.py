@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import jax
 import numpy as np
@@ -63,17 +63,6 @@ def _optimizer_doc(config: Mapping[str, Any]) -> dict[str, Any]:
     if config.get("inner") is not None:
         doc["inner"] = _optimizer_doc(config["inner"])
     return doc
-
-
-def _finite_list(values: NDArray[Any]) -> list[Any]:
-    """``finite`` of each row (or value) of an array at once."""
-    arr = np.asarray(values, np.float64)
-    ok = np.isfinite(arr)
-    if ok.all():
-        return cast(list[Any], arr.tolist())
-    out = arr.astype(object)
-    out[~ok] = None
-    return cast(list[Any], out.tolist())
 
 
 def _with_final(series: NDArray[Any], final: NDArray[Any], counts: NDArray[Any]) -> NDArray[Any]:
@@ -140,12 +129,10 @@ class GroupRecords:
             "steps": final_step.tolist(),
             "status": [STATUS.get(s, "max_steps") for s in status.tolist()],
             "diverged_at": np.where(status == DIVERGED, diverged_at, -1).tolist(),
-            "final_loss": _finite_list(self.final_loss),
-            "best_loss": _finite_list(best),
+            "final_loss": finite(self.final_loss),
+            "best_loss": finite(best),
             "best_step": np.where(np.isfinite(best), best_step, -1).tolist(),
-            "final_params": (
-                _finite_list(self.final_params) if self.final_params is not None else None
-            ),
+            "final_params": (finite(self.final_params) if self.final_params is not None else None),
             "count": self.count.tolist(),
             "records": valid.tolist(),
         }

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from .carry import RUNNING, Carry, Limits, Records
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
-from .groups import Group, group_runs, value_at
+from .groups import Group, group_runs
 from .layout import Layout, layout
 from .program import Program
 from .spec import Job
@@ -141,8 +141,7 @@ class JobRunner:
         snap_dim = 0 if job.snapshot == "none" else job.objective.dim
         shape = layout(job.objective, self.every, len(group.members), snap_dim)
         runs = [job.runs[i] for i in group.members]
-        rows = group.values or [[value_at(r.config, p) for p in group.paths] for r in runs]
-        table = np.array(rows, dtype=np.float64).reshape(len(runs), len(group.paths))
+        table = np.array(group.values, dtype=np.float64).reshape(len(runs), len(group.paths))
         varies = np.asarray(group.varying, bool)
         values = (table[0, ~varies].astype(dt), _padded(table[:, varies].astype(dt), shape.runs))
         starts = _padded(np.array([r.start for r in runs], dt).reshape(len(runs), -1), shape.runs)
