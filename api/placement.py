@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from worker.presence import WorkerDirectory, WorkerInfo
+from worker.presence import WorkerInfo
 
 from .problems import Problem
 
@@ -38,10 +38,3 @@ def choose_queue(
     if gpu_alive and (run_steps >= gpu_min_run_steps or not cpu_alive):
         return GPU_QUEUE
     return CPU_QUEUE
-
-
-def place(directory: WorkerDirectory, device: str, run_steps: int, gpu_min: int) -> str:
-    """``choose_queue`` over the live workers; a ``cpu`` job needs no look-up."""
-    if device == "cpu":
-        return CPU_QUEUE
-    return choose_queue(device, run_steps, directory.live(), gpu_min)

@@ -1,27 +1,32 @@
-"""Submitting a job: validate, place, check the Idempotency-Key, admit, store, enqueue, and
-roll back what was stored when the queue refuses. POST /v1/jobs is a thin route over
-``submit``; every refusal is a ``Problem`` (422, 409, 404, 429, 503)."""
+"""Submitting a job: validate, place, check the Idempotency-Key, admit, and store it with its
+queue message in one transaction. POST /v1/jobs is a thin route over ``submit``; every
+refusal is a ``Problem`` (422, 409, 404, 429, 503)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import redis
 from celery import Celery
 
 from optcore import cost
 from optcore.spec import Job, JobSpec, parse_job
-from worker.presence import WorkerDirectory
+from worker.events import EventReader
+from worker.messages import queue_message
+from worker.presence import WorkerDirectory, WorkerInfo
 from worker.settings import Settings
-from worker.store import FAILED, JobRecord, JobStore
+from worker.store import JobRecord, JobStore, NewJob
 
 from . import sharding
 from .deps import find_owned
 from .metrics import JOBS_SUBMITTED
-from .placement import place
+from .placement import choose_queue
 from .problems import Problem
 
 TASK = "optserve.run_job"  # worker.tasks' name for it (not imported: that builds the worker)
@@ -128,11 +133,12 @@ def _claim(store: JobStore, owner: str, key: str, job: JobSpec, job_id: str) -> 
     return None
 
 
-def _admit(store: JobStore, settings: Settings, owner: str, key: str | None) -> None:
-    """The owner's rate and concurrency limits: a 429, releasing the key, when one is hit."""
-    if not settings.max_active_jobs and not settings.submissions_per_minute:
-        return  # no limits: nothing to count
-    limit, wait = store.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
+def _limited(settings: Settings) -> bool:
+    return bool(settings.max_active_jobs or settings.submissions_per_minute)
+
+
+def _refuse(store: JobStore, owner: str, key: str | None, limit: str | None, wait: int) -> None:
+    """A 429 (releasing the key) when the owner's rate or concurrency ``limit`` was hit."""
     if limit is None:
         return
     if key is not None:
@@ -145,45 +151,87 @@ def _admit(store: JobStore, settings: Settings, owner: str, key: str | None) -> 
     )
 
 
-def _enqueue(
-    services: Services, job_id: str, owner: str, queue: str, key: str | None, shards: int
-) -> None:
-    """Send the job (or each of its ``shards``) to its queue; when the broker refuses, fail
-    the stored job and release the key, so that nothing stays half-submitted (a 503)."""
-    try:
-        if shards:
-            for k in range(shards):
-                services.celery.send_task(SHARD_TASK, args=[job_id, k], queue=queue)
-        else:
-            services.celery.send_task(TASK, args=[job_id], queue=queue, task_id=job_id)
-    except Exception as exc:  # the broker is down, whatever the transport raises
-        services.store.finish(job_id, FAILED, {"type": "not_enqueued", "detail": str(exc)})
-        if key is not None:
-            services.store.release_idempotency(owner, key)
-        raise Problem(503, "the job queue is unavailable; try again", kind="queue-down") from exc
+def _messages(services: Services, job_id: str, queue: str, shards: int) -> list[tuple[str, bytes]]:
+    """The job's Celery message, or one per shard, for ``create_job`` to push."""
+    app = services.celery
+    if shards:
+        return [
+            (queue, queue_message(app, SHARD_TASK, [job_id, k], queue, uuid.uuid4().hex))
+            for k in range(shards)
+        ]
+    return [(queue, queue_message(app, TASK, [job_id], queue, job_id))]
+
+
+def prepare(services: Services, job: JobSpec, owner: str, workers: list[WorkerInfo]) -> NewJob:
+    """What a submission works out before it writes anything: the job validated, placed on
+    a queue (among the live ``workers``), its record and its queue messages."""
+    settings = services.settings
+    parsed = validate(job, settings)
+    ranges = sharding.shard_ranges(parsed, settings)
+    run_steps = len(parsed.runs) * job.steps
+    queue = choose_queue(job.device, run_steps, workers, settings.gpu_min_run_steps)
+    job_id = uuid.uuid4().hex
+    summary = {**_summary(job, len(parsed.runs)), "queue": queue}
+    if ranges:
+        summary["shards"] = len(ranges)
+    return NewJob(
+        job_id,
+        owner,
+        spec=job.model_dump(mode="json", exclude_none=True),
+        summary=summary,
+        shards=ranges,
+        batch=sharding.batch_entry(parsed, queue, bool(ranges), settings),
+        messages=_messages(services, job_id, queue, len(ranges or [])),
+    )
+
+
+def _queue_down() -> Problem:
+    return Problem(503, "the job queue is unavailable; try again", kind="queue-down")
 
 
 def submit(services: Services, job: JobSpec, owner: str, key: str | None) -> Submitted:
     """Submit ``job`` for ``owner`` with the Idempotency-Key ``key`` (or none)."""
     store, settings = services.store, services.settings
-    parsed = validate(job, settings)
-    ranges = sharding.shard_ranges(parsed, settings)
-    run_steps = len(parsed.runs) * job.steps
-    queue = place(services.workers, job.device, run_steps, settings.gpu_min_run_steps)
-    spec = job.model_dump(mode="json", exclude_none=True)
-    job_id = uuid.uuid4().hex
+    new = prepare(services, job, owner, [] if job.device == "cpu" else services.workers.live())
     if key is not None:
-        existing = _claim(store, owner, key, job, job_id)
+        existing = _claim(store, owner, key, job, new.id)
         if existing is not None:
             return Submitted(existing, replayed=True)
-    _admit(store, settings, owner, key)
-    summary = {**_summary(job, len(parsed.runs)), "queue": queue}
-    if ranges:
-        summary["shards"] = len(ranges)
-    batch = sharding.batch_entry(parsed, queue, bool(ranges), settings)
-    created = store.create_job(job_id, owner, spec, summary, ranges, batch)
-    _enqueue(services, job_id, owner, queue, key, len(ranges or []))
+    if _limited(settings):
+        limit = store.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
+        _refuse(store, owner, key, *limit)
+    try:
+        created = store.create(new)
+    except redis.RedisError as exc:  # nothing was stored: release the key, say 503
+        if key is not None:
+            with contextlib.suppress(redis.RedisError):
+                store.release_idempotency(owner, key)
+        raise _queue_down() from exc
     if key is not None:
         store.complete_idempotency(owner, key)
+    JOBS_SUBMITTED.inc()
+    return Submitted(created, replayed=False)
+
+
+async def submit_async(
+    services: Services, access: EventReader, job: JobSpec, owner: str, key: str | None
+) -> Submitted:
+    """``submit`` on the event loop, with no thread-pool hop (each costs more CPU than the
+    whole submission). A request with an Idempotency-Key takes ``submit`` in a thread: its
+    claim, replay and completion are several ordered round trips of the synchronous store."""
+    if key is not None:
+        return await anyio.to_thread.run_sync(submit, services, job, owner, key)
+    settings, workers = services.settings, services.workers
+    live = [] if job.device == "cpu" else workers.cached()
+    if live is None:  # read about once a second
+        live = await anyio.to_thread.run_sync(workers.live)
+    new = prepare(services, job, owner, live)
+    if _limited(settings):
+        limit = await access.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
+        _refuse(services.store, owner, None, *limit)
+    try:
+        created = await access.create(new, services.store.result_ttl)
+    except redis.RedisError as exc:
+        raise _queue_down() from exc
     JOBS_SUBMITTED.inc()
     return Submitted(created, replayed=False)

@@ -43,13 +43,25 @@ def list_key(queue: str, structure: str) -> str:
     return f"{PREFIX}batch:{queue}:{structure}"
 
 
+def linger(store: JobStore, job: JobRecord, settings: Settings) -> None:
+    """Wait ``batch_linger_ms`` for more jobs of the job's structure when some are queued
+    already: under load a batch then takes what arrives meanwhile, and each of its jobs
+    costs less (the per-batch work is shared by more jobs); a job alone starts at once."""
+    if settings.batch_linger_ms > 0 and store.r.llen(_list_of(job, settings)) > 0:
+        time.sleep(settings.batch_linger_ms / 1e3)
+
+
+def _list_of(job: JobRecord, settings: Settings) -> str:
+    return list_key(job["queue"] or settings.queue, job["batch_key"] or "")
+
+
 def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> list[str]:
     """Start queued jobs of the (started) job's structure under its attempt; all the ids,
     this job's first."""
     script = store.r.register_script(lua.TAKE_BATCH)
     keys = [
         JobStore.job_key(job["id"]),
-        list_key(job["queue"] or settings.queue, job["batch_key"] or ""),
+        _list_of(job, settings),
         JobStore.RUNNING_SET,
         JobStore.STATS,
         job["queue"] or settings.queue,  # kombu's message list of the queue
@@ -76,9 +88,9 @@ def shown_batch(store: JobStore, job: JobRecord) -> dict[str, Any]:
     ids = job["batch"]
     if not ids:
         return {}
-    owner = job["owner"].encode()
     others = [i for i in ids if i != job["id"]]
-    mine = [i for i in others if store.r.hget(JobStore.job_key(i), "owner") == owner]
+    script = store.r.register_script(lua.SAME_OWNER)  # one call for a batch of hundreds
+    mine = [text(i) for i in script(args=[PREFIX, job["owner"], *others])]
     return {"batched_with": mine, "batch_jobs": len(ids)}
 
 

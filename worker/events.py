@@ -1,5 +1,5 @@
-"""The API's asynchronous reads of the store: a job's event stream (Server-Sent Events, a
-result's long poll), the job, and its result."""
+"""The API's asynchronous side of the store: a job's event stream (Server-Sent Events, a
+result's long poll), the job and its result; and a submission's admission and write."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from . import lua
 from .records import Event, JobRecord, events_of, raw, record, text
 from .states import JobState
-from .store import RETRIED_ERRORS, JobStore
+from .store import PREFIX, RETRIED_ERRORS, JobStore, NewJob, rate_window, refusal
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,10 @@ class StoredResult:
 
 
 class EventReader:
-    """The API's asynchronous reads: a job's event stream (Server-Sent Events, a result's
-    long poll), the job and its result, without holding a thread (a blocking read per open
-    stream would use up the API's thread pool; a thread-pool hop per request costs more CPU
-    than the read)."""
+    """The API's asynchronous access to the store: a job's event stream (Server-Sent Events,
+    a result's long poll), the job and its result, and a submission's admission and write,
+    without holding a thread (a blocking read per open stream would use up the API's thread
+    pool; a thread-pool hop costs about 0.8 ms of CPU here, more than the Redis calls)."""
 
     def __init__(self, url: str, block_ms: int = 10_000):
         # the socket timeout outlasts the blocking read, or a quiet stream would die with it
@@ -38,6 +39,7 @@ class EventReader:
             retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=2),
             retry_on_error=RETRIED_ERRORS,
         )
+        self._admit = self.r.register_script(lua.ADMIT)
 
     async def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         reply = await self.r.xread({JobStore.events_key(job_id): after}, block=block_ms, count=100)
@@ -67,3 +69,17 @@ class EventReader:
             if any(kind == "end" for _, kind, _ in events):
                 return
             after = events[-1][0] if events else after
+
+    async def admit(self, owner: str, max_active: int, per_minute: int) -> tuple[str | None, int]:
+        """``JobStore.admit``, asynchronously."""
+        window = rate_window(owner, time.time())
+        keys = [JobStore.active_key(owner), window]
+        count, active = await self._admit(keys=keys, args=[PREFIX])
+        return refusal(count, active, max_active, per_minute)
+
+    async def create(self, new: NewJob, result_ttl: int) -> JobRecord:
+        """``JobStore.create``, asynchronously: the job and its messages, one transaction."""
+        async with self.r.pipeline(transaction=True) as p:
+            new.write(p, result_ttl)
+            await p.execute()
+        return new.record

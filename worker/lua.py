@@ -317,3 +317,15 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return {submitted, active}
 """
+
+# The ids (ARGV[3..]) whose job hash names the owner ARGV[2]; ARGV[1]: the key prefix. A
+# batch's status lists its owner's other jobs without a round trip per job.
+SAME_OWNER = """
+local out = {}
+for i = 3, #ARGV do
+  if redis.call('HGET', ARGV[1] .. 'job:' .. ARGV[i], 'owner') == ARGV[2] then
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+"""

@@ -108,10 +108,16 @@ class WorkerDirectory:
     def from_url(cls, url: str, max_age: float = 1.0) -> WorkerDirectory:
         return cls(redis.Redis.from_url(url), max_age)
 
+    def cached(self) -> list[WorkerInfo] | None:
+        """The live workers as last read, if that was less than ``max_age`` s ago."""
+        if self._cached and time.monotonic() - self._cached[0] < self.max_age:
+            return self._cached[1]
+        return None
+
     def live(self, fresh: bool = False) -> list[WorkerInfo]:
         now = time.monotonic()
-        if not fresh and self._cached and now - self._cached[0] < self.max_age:
-            return self._cached[1]
+        if not fresh and (known := self.cached()) is not None:
+            return known
         self.client.zremrangebyscore(WORKERS, "-inf", time.time())
         ids = [
             i.decode() if isinstance(i, bytes) else str(i)

@@ -27,10 +27,12 @@ import gzip
 import json
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.commands.core import Script
@@ -80,6 +82,83 @@ class Page:
     next_after: tuple[float, str] | None  # (score, id) of the last item when more remain
 
 
+@dataclass
+class NewJob:
+    """A job to store as queued. ``shards``: the run ranges it is split into, if it is;
+    ``batch``: (list key, structure key, runs) of a job that can be batched with others of
+    its structure (worker.batching); ``messages``: (queue, Celery message) pushed in the same
+    transaction (worker.messages), so that a job is stored and queued at once or not at all.
+    ``write`` queues the commands on a pipeline, synchronous or asynchronous."""
+
+    id: str
+    owner: str
+    spec: dict[str, Any]
+    summary: dict[str, Any]
+    shards: list[tuple[int, int]] | None = None
+    batch: tuple[str, str, int] | None = None
+    messages: Sequence[tuple[str, bytes]] = ()
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def fields(self) -> dict[FieldT, EncodableT]:
+        fields: dict[FieldT, EncodableT] = {
+            "id": self.id,
+            "owner": self.owner,
+            "status": QUEUED,
+            "created_at": repr(self.created_at),
+            "spec": json.dumps(self.spec),
+            "summary": json.dumps(self.summary),
+            "attempts": "0",
+            "cancel_requested": "0",
+        }
+        if self.shards:
+            fields["shards"] = str(len(self.shards))
+        if self.batch:
+            fields["batch_key"], fields["batch_runs"] = self.batch[1], str(self.batch[2])
+        return fields
+
+    @property
+    def record(self) -> JobRecord:
+        """The hash as written: no read back."""
+        return to_record({str(k): str(v) for k, v in self.fields.items()})
+
+    def write(self, p: Pipeline | AsyncPipeline, result_ttl: int) -> None:
+        p.hset(JobStore.job_key(self.id), mapping=self.fields)
+        for k, (lo, hi) in enumerate(self.shards or []):
+            shard: dict[FieldT, EncodableT] = {
+                "status": QUEUED,
+                "lo": lo,
+                "hi": hi,
+                "runs": hi - lo,
+                "attempts": 0,
+            }
+            p.hset(JobStore.shard_key(f"{self.id}/{k}"), mapping=shard)
+        if self.batch:
+            p.rpush(self.batch[0], self.id)
+            p.expire(self.batch[0], result_ttl)
+        p.zadd(JobStore.owner_key(self.owner), {self.id: self.created_at * 1000})
+        p.sadd(JobStore.active_key(self.owner), self.id)
+        p.hincrby(JobStore.STATS, "jobs:queued", 1)
+        p.hincrby(JobStore.STATS, "submitted", 1)
+        p.hincrby(JobStore.OWNER_STATS, self.owner, 1)
+        for queue, message in self.messages:
+            p.lpush(queue, message)
+
+
+def rate_window(owner: str, now: float) -> str:
+    """The owner's submission counter of this minute (lua.ADMIT's second key)."""
+    return f"{PREFIX}rate:{owner}:{int(now // 60)}"
+
+
+def refusal(count: int, active: int, max_active: int, per_minute: int) -> tuple[str | None, int]:
+    """lua.ADMIT's counts against the limits: (None, 0), or the limit hit and seconds to wait."""
+    if per_minute and count > per_minute:
+        return f"at most {per_minute} submissions a minute", 60 - int(time.time() % 60)
+    if max_active and active >= max_active:
+        return f"at most {max_active} jobs queued or running at once", 5
+    return None, 0
+
+
 class JobStore(IdempotencyKeys):
     def __init__(
         self,
@@ -127,11 +206,11 @@ class JobStore(IdempotencyKeys):
         return f"{PREFIX}events:{job_id}"
 
     @staticmethod
-    def _owner(owner: str) -> str:
+    def owner_key(owner: str) -> str:
         return f"{PREFIX}owner:{owner}"
 
     @staticmethod
-    def _active(owner: str) -> str:
+    def active_key(owner: str) -> str:
         return f"{PREFIX}active:{owner}"
 
     @staticmethod
@@ -182,58 +261,22 @@ class JobStore(IdempotencyKeys):
         summary: dict[str, Any],
         shards: list[tuple[int, int]] | None = None,
         batch: tuple[str, str, int] | None = None,
+        messages: Sequence[tuple[str, bytes]] = (),
     ) -> JobRecord:
-        """Store a queued job; ``shards``: the run ranges it is split into, if it is;
-        ``batch``: (list key, structure key, runs) of a job that can be batched with others
-        of its structure (worker.batching)."""
-        now = time.time()
-        record: dict[FieldT, EncodableT] = {
-            "id": job_id,
-            "owner": owner,
-            "status": QUEUED,
-            "created_at": repr(now),
-            "spec": json.dumps(spec),
-            "summary": json.dumps(summary),
-            "attempts": "0",
-            "cancel_requested": "0",
-        }
-        if shards:
-            record["shards"] = str(len(shards))
-        if batch:
-            record["batch_key"], record["batch_runs"] = batch[1], str(batch[2])
+        """Store a queued job in one transaction (see ``NewJob``)."""
+        return self.create(NewJob(job_id, owner, spec, summary, shards, batch, messages))
+
+    def create(self, new: NewJob) -> JobRecord:
         with self.r.pipeline(transaction=True) as p:
-            p.hset(self.job_key(job_id), mapping=record)
-            for k, (lo, hi) in enumerate(shards or []):
-                fields: dict[FieldT, EncodableT] = {
-                    "status": QUEUED,
-                    "lo": lo,
-                    "hi": hi,
-                    "runs": hi - lo,
-                    "attempts": 0,
-                }
-                p.hset(self.shard_key(f"{job_id}/{k}"), mapping=fields)
-            if batch:
-                p.rpush(batch[0], job_id)
-                p.expire(batch[0], self.result_ttl)
-            p.zadd(self._owner(owner), {job_id: now * 1000})
-            p.sadd(self._active(owner), job_id)
-            p.hincrby(self.STATS, "jobs:queued", 1)
-            p.hincrby(self.STATS, "submitted", 1)
-            p.hincrby(self.OWNER_STATS, owner, 1)
+            new.write(p, self.result_ttl)
             p.execute()
-        # the hash as just written (it is enqueued only after this returns): no read back
-        return to_record({str(k): str(v) for k, v in record.items()})
+        return new.record
 
     def admit(self, owner: str, max_active: int, per_minute: int) -> tuple[str | None, int]:
         """May ``owner`` submit now? (None, 0), or the limit hit and seconds to wait."""
-        now = time.time()
-        window = f"{PREFIX}rate:{owner}:{int(now // 60)}"
-        count, active = self._admit(keys=[self._active(owner), window], args=[PREFIX])
-        if per_minute and count > per_minute:
-            return f"at most {per_minute} submissions a minute", 60 - int(now % 60)
-        if max_active and active >= max_active:
-            return f"at most {max_active} jobs queued or running at once", 5
-        return None, 0
+        window = rate_window(owner, time.time())
+        count, active = self._admit(keys=[self.active_key(owner), window], args=[PREFIX])
+        return refusal(count, active, max_active, per_minute)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         fields = self.r.hgetall(self.job_key(job_id))
@@ -244,7 +287,7 @@ class JobStore(IdempotencyKeys):
 
     def list_jobs(self, owner: str, limit: int, after: tuple[float, str] | None = None) -> Page:
         """The owner's jobs, newest first, ``limit`` at a time after the cursor ``after``."""
-        key = self._owner(owner)
+        key = self.owner_key(owner)
         if after is None:
             entries = scored(
                 self.r.zrevrangebyscore(

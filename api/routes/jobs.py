@@ -37,7 +37,7 @@ from ..openapi import (
     problems,
 )
 from ..problems import Problem
-from ..submission import RETRY_AFTER, Services, submit
+from ..submission import RETRY_AFTER, Services, submit_async
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 KEEPALIVE_MS = 10_000
@@ -105,17 +105,19 @@ def _with_retry(response: Response, job: JobRecord) -> None:
         ),
     },
 )
-def submit_job(
+async def submit_job(
     response: Response,
     owner: OwnerDep,
     store: StoreDep,
     settings: SettingsDep,
     workers: WorkersDep,
     celery: CeleryDep,
+    access: EventsDep,
     job: Annotated[JobSpec, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobStatus:
-    submitted = submit(Services(store, settings, workers, celery), job, owner, idempotency_key)
+    services = Services(store, settings, workers, celery)
+    submitted = await submit_async(services, access, job, owner, idempotency_key)
     response.headers["Location"] = f"/v1/jobs/{submitted.job['id']}"
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -114,7 +114,7 @@ def test_active_counts_come_from_job_states(store):
     store.r.hset(store.job_key("a0"), "status", "failed")  # ended without touching the set
     store.r.delete(store.job_key("a1"))  # expired
     assert store.admit("alice", 3, 0) == (None, 0)
-    assert store.r.smembers(store._active("alice")) == {b"a2"}
+    assert store.r.smembers(store.active_key("alice")) == {b"a2"}
 
 
 def test_the_api_finishes_a_job_it_could_not_enqueue(store):
