@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from .problems import Problem
 TASK = "optserve.run_job"  # worker.tasks' name for it (not imported: that builds the worker)
 SHARD_TASK = "optserve.run_shard"
 RETRY_AFTER = "1"
+INLINE_RUNS = 256  # jobs of up to this many runs are validated on the event loop (< 5 ms)
 LIMIT_SETTINGS = {
     "recorded_values": "OPTSERVE_MAX_RECORDED_VALUES",
     "parameters": "OPTSERVE_MAX_PARAMETERS",
@@ -213,6 +215,11 @@ def submit(services: Services, job: JobSpec, owner: str, key: str | None) -> Sub
     return Submitted(created, replayed=False)
 
 
+def _listed_runs(job: JobSpec) -> int:
+    """The runs a job lists, sweeps expanded, from its spec's lengths alone."""
+    return sum(math.prod(len(v) for v in (r.sweep or {}).values()) for r in job.runs)
+
+
 async def submit_async(
     services: Services, access: EventReader, job: JobSpec, owner: str, key: str | None
 ) -> Submitted:
@@ -225,7 +232,10 @@ async def submit_async(
     live = [] if job.device == "cpu" else workers.cached()
     if live is None:  # read about once a second
         live = await anyio.to_thread.run_sync(workers.live)
-    new = prepare(services, job, owner, live)
+    if _listed_runs(job) <= INLINE_RUNS:
+        new = prepare(services, job, owner, live)
+    else:  # a big sweep's validation takes up to seconds: never on the event loop
+        new = await anyio.to_thread.run_sync(prepare, services, job, owner, live)
     if _limited(settings):
         limit = await access.admit(owner, settings.max_active_jobs, settings.submissions_per_minute)
         _refuse(services.store, owner, None, *limit)

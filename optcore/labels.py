@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -10,12 +11,14 @@ if TYPE_CHECKING:
     from .spec import PlannedRun
 
 
-def label_of(name: str, sweep: dict[str, list[Any]], combo: tuple[Any, ...]) -> str:
-    """``name``, or for a sweep's run ``name(key=value, ...)``."""
+def labels_of(name: str, sweep: dict[str, list[Any]]) -> list[str]:
+    """The labels of a run spec's runs, in ``itertools.product`` order of its sweep's values:
+    ``name``, or for a sweep's run ``name(key=value, ...)``. Each value is formatted once,
+    not once per run (a sharded sweep labels all its runs in every shard)."""
     if not sweep:
-        return name
-    shown = ", ".join(f"{k}={_short(v)}" for k, v in zip(sweep, combo, strict=True))
-    return f"{name}({shown})"
+        return [name]
+    shown = [[f"{k}={_short(v)}" for v in values] for k, values in sweep.items()]
+    return [f"{name}({', '.join(combo)})" for combo in itertools.product(*shown)]
 
 
 def _short(value: Any) -> str:

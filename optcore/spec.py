@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import objectives, optimizers
 from .carry import FLAT, NO_SNAPSHOT, VECTOR
 from .errors import SpecError, join_field
-from .labels import label_of, unique_labels
+from .labels import labels_of, unique_labels
 from .objectives import AnyObjective, Objective
 from .ranges import check_box, unrepresentable
 
@@ -407,6 +407,34 @@ def _start(
     return list(init.point)
 
 
+def _resolve_swept(base: dict[str, Any], chosen: dict[str, Any], where: str) -> dict[str, Any]:
+    """The config of one combination of swept values; errors name the sweep's fields."""
+    spec = dict(base)
+    spec["hyperparameters"] = {**base.get("hyperparameters", {}), **chosen}
+    try:
+        return optimizers.resolve(spec, where)
+    except SpecError as exc:
+        fields = [
+            (f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m) for f, m in exc.errors
+        ]
+        raise SpecError.combine(fields) from None
+
+
+def _checked_values(
+    optimizer: str, sweep: dict[str, list[Any]], where: str
+) -> dict[str, list[Any]] | None:
+    """Every swept hyperparameter's values, each checked once against its bounds, as a
+    config holds them. A hyperparameter's rule does not depend on the others,
+    so a combination is valid when each of its values is, and a 65,536-run sweep costs
+    65,536 checks rather than 65,536 resolutions. None when a swept name is not one of the
+    optimizer's own hyperparameters (then each combination is resolved, for its error)."""
+    hypers = {h.name: h for h in optimizers.entry(optimizer).hypers}
+    names = [k for k in sweep if k != "seed"]
+    if any(k not in hypers for k in names):
+        return None
+    return {k: [hypers[k].validate(v, f"{where}.sweep.{k}") for v in sweep[k]] for k in names}
+
+
 def _expand(
     run: RunSpec,
     index: int,
@@ -420,7 +448,7 @@ def _expand(
     this spec's being ``offset``) are only their labels."""
     where = f"runs[{index}]"
     base = run.model_dump(exclude={"label", "sweep", "init", "tune"}, exclude_none=True)
-    optimizers.resolve(base, where)  # the unswept run must be valid on its own
+    base_config = optimizers.resolve(base, where)  # the unswept run must be valid on its own
     errors: list[tuple[str, str]] = []
     start = _start(run.init, objective, f"{where}.init.point", errors) if run.init else job_start
     sweep = run.sweep or {}
@@ -432,24 +460,29 @@ def _expand(
     combos = list(itertools.product(*sweep.values())) if sweep else [()]
     static = {h.name for h in optimizers.entry(run.optimizer).hypers if not h.is_traced}
     planned: list[PlannedRun | str] = []
-    for n, combo in enumerate(combos):
-        label = label_of(run.label or run.optimizer, sweep, combo)
+    labels = labels_of(run.label or run.optimizer, sweep)
+    checked = _checked_values(run.optimizer, sweep, where)
+    # the checked values of each combination, in step with ``combos`` (seeds as given)
+    in_step = itertools.product(*((checked or {}).get(k, v) for k, v in sweep.items()))
+    names = list(sweep)
+    seed_at = names.index("seed") if "seed" in sweep else None
+    swept_at = [(i, k) for i, k in enumerate(names) if k != "seed"]
+    static_at = [(i, k) for i, k in enumerate(names) if k in static]
+    base_hp = base_config["hyperparameters"]
+    for n, (combo, label, normalized) in enumerate(zip(combos, labels, in_step, strict=True)):
         if only is not None and offset + n not in only:
             planned.append(label)  # counted for the labels, not resolved
             continue
-        chosen = dict(zip(sweep, combo, strict=True))
-        seed = chosen.pop("seed", job_seed)
+        seed = job_seed if seed_at is None else combo[seed_at]
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
             raise SpecError(f"{where}.sweep.seed", f"seeds are integers >= 0, not {seed!r}")
-        spec = dict(base)
-        spec["hyperparameters"] = {**base.get("hyperparameters", {}), **chosen}
-        try:
-            config = optimizers.resolve(spec, where)
-        except SpecError as exc:
-            swept = [
-                (f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m) for f, m in exc.errors
-            ]
-            raise SpecError.combine(swept) from None
-        variant = tuple((k, v) for k, v in zip(sweep, combo, strict=True) if k in static)
+        if checked is not None:  # each value was checked once: substitute them
+            hp = dict(base_hp)
+            for i, k in swept_at:
+                hp[k] = normalized[i]
+            config = {**base_config, "hyperparameters": hp}
+        else:
+            config = _resolve_swept(base, {k: combo[i] for i, k in swept_at}, where)
+        variant = tuple((k, combo[i]) for i, k in static_at)
         planned.append(PlannedRun(label, config, seed, start, index, variant))
     return planned

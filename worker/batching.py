@@ -43,14 +43,6 @@ def list_key(queue: str, structure: str) -> str:
     return f"{PREFIX}batch:{queue}:{structure}"
 
 
-def linger(store: JobStore, job: JobRecord, settings: Settings) -> None:
-    """Wait ``batch_linger_ms`` for more jobs of the job's structure when some are queued
-    already: under load a batch then takes what arrives meanwhile, and each of its jobs
-    costs less (the per-batch work is shared by more jobs); a job alone starts at once."""
-    if settings.batch_linger_ms > 0 and store.r.llen(_list_of(job, settings)) > 0:
-        time.sleep(settings.batch_linger_ms / 1e3)
-
-
 def _list_of(job: JobRecord, settings: Settings) -> str:
     return list_key(job["queue"] or settings.queue, job["batch_key"] or "")
 

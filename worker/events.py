@@ -40,6 +40,7 @@ class EventReader:
             retry_on_error=RETRIED_ERRORS,
         )
         self._admit = self.r.register_script(lua.ADMIT)
+        self._create = self.r.register_script(lua.CREATE)
 
     async def read(self, job_id: str, after: str, block_ms: int) -> list[Event]:
         reply = await self.r.xread({JobStore.events_key(job_id): after}, block=block_ms, count=100)
@@ -78,8 +79,7 @@ class EventReader:
         return refusal(count, active, max_active, per_minute)
 
     async def create(self, new: NewJob, result_ttl: int) -> JobRecord:
-        """``JobStore.create``, asynchronously: the job and its messages, one transaction."""
-        async with self.r.pipeline(transaction=True) as p:
-            new.write(p, result_ttl)
-            await p.execute()
+        """``JobStore.create``, asynchronously: the job and its messages in one call."""
+        keys, args = new.script_call(result_ttl)
+        await self._create(keys=keys, args=args)
         return new.record

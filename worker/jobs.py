@@ -193,9 +193,8 @@ def run_whole(store: JobStore, job_id: str, settings: Settings, token: str, beat
         log.warning("job %s is unknown (expired?): nothing to run", job_id)
         return "missing"
     if job["batch_key"] and settings.batch_max_runs > 1:
-        from .batching import linger, run_batch, take
+        from .batching import run_batch, take
 
-        linger(store, job, settings)
         ids = take(store, job, token, settings)
         if len(ids) > 1:
             return run_batch(store, ids, settings, token, beat)

@@ -329,3 +329,39 @@ for i = 3, #ARGV do
 end
 return out
 """
+
+# KEYS: the job's hash, the owner's jobs (sorted set), the owner's active set, stats, owner
+# stats, the batch list of its structure (the job's hash again when it has none), then the
+# queue of each message. ARGV: id, score (creation ms), list TTL (s), shard key prefix, owner,
+# then counted groups: n, the hash's field/value pairs; n, each shard's (lo, hi); the messages.
+# A submission in one call: the job stored as queued, with its shards, its batch entry and
+# its Celery messages (worker.messages), all at once or not at all.
+CREATE = """
+local id, at = ARGV[1], 6
+local function group(width)
+  local n = tonumber(ARGV[at])
+  local items = {}
+  for k = 1, n * width do items[k] = ARGV[at + k] end
+  at = at + n * width + 1
+  return n, items
+end
+local _, fields = group(2)
+redis.call('HSET', KEYS[1], unpack(fields))
+local shards, bounds = group(2)
+for k = 1, shards do
+  local lo, hi = bounds[2 * k - 1], bounds[2 * k]
+  redis.call('HSET', ARGV[4] .. (k - 1), 'status', 'queued', 'lo', lo, 'hi', hi,
+             'runs', tonumber(hi) - tonumber(lo), 'attempts', 0)
+end
+if KEYS[6] ~= KEYS[1] then
+  redis.call('RPUSH', KEYS[6], id)
+  redis.call('EXPIRE', KEYS[6], ARGV[3])
+end
+redis.call('ZADD', KEYS[2], ARGV[2], id)
+redis.call('SADD', KEYS[3], id)
+redis.call('HINCRBY', KEYS[4], 'jobs:queued', 1)
+redis.call('HINCRBY', KEYS[4], 'submitted', 1)
+redis.call('HINCRBY', KEYS[5], ARGV[5], 1)
+for k = 7, #KEYS do redis.call('LPUSH', KEYS[k], ARGV[at + k - 7]) end
+return 1
+"""

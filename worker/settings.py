@@ -66,13 +66,6 @@ class Settings(BaseSettings):
         ge=1,
         description="runs of queued jobs of one structure run as one program; 1: no batching",
     )
-    batch_linger_ms: float = Field(
-        0,
-        ge=0,
-        le=1000,
-        description="under load (jobs of the structure already queued), wait this long for "
-        "more before taking a batch; a lone job never waits",
-    )
     max_sharded_runs: int = Field(
         65_536, ge=1, description="runs (after sweeps) of a sharded job; 4,096 otherwise"
     )
