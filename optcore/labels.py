@@ -11,14 +11,15 @@ if TYPE_CHECKING:
     from .spec import PlannedRun
 
 
-def labels_of(name: str, sweep: dict[str, list[Any]]) -> list[str]:
-    """The labels of a run spec's runs, in ``itertools.product`` order of its sweep's values:
-    ``name``, or for a sweep's run ``name(key=value, ...)``. Each value is formatted once,
-    not once per run (a sharded sweep labels all its runs in every shard)."""
+def labels_of(name: str, sweep: dict[str, list[Any]], limit: int | None = None) -> list[str]:
+    """The labels of a run spec's runs (the first ``limit``), in ``itertools.product`` order
+    of its sweep's values: ``name``, or for a sweep's run ``name(key=value, ...)``. Each
+    value is formatted once, not once per run (a sharded sweep labels runs in every shard)."""
     if not sweep:
         return [name]
     shown = [[f"{k}={_short(v)}" for v in values] for k, values in sweep.items()]
-    return [f"{name}({', '.join(combo)})" for combo in itertools.product(*shown)]
+    combos = itertools.islice(itertools.product(*shown), limit)
+    return [f"{name}({', '.join(combo)})" for combo in combos]
 
 
 def _short(value: Any) -> str:

@@ -11,7 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from . import lua
-from .records import Event, JobRecord, events_of, raw, record, text
+from .records import BUT_SPEC, Event, JobRecord, events_of, raw, record_but_spec, text
 from .states import JobState
 from .store import PREFIX, RETRIED_ERRORS, JobStore, NewJob, rate_window, refusal
 
@@ -47,8 +47,8 @@ class EventReader:
         return events_of(reply)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        fields = await self.r.hgetall(JobStore.job_key(job_id))
-        return record(fields) if fields else None
+        """The job without its spec (``records.BUT_SPEC``): the API never needs it."""
+        return record_but_spec(await self.r.hmget(JobStore.job_key(job_id), BUT_SPEC))
 
     async def result_of(self, job_id: str) -> StoredResult | None:
         """The job's owner and status, and its result's stored bytes (None until there is

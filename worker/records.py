@@ -23,7 +23,7 @@ class JobRecord(TypedDict):
     created_at: float
     started_at: float | None
     finished_at: float | None
-    spec: dict[str, Any]
+    spec: dict[str, Any] | None  # None where read without it (the API never needs it)
     summary: dict[str, Any] | None
     progress: dict[str, Any] | None
     error: dict[str, Any] | None
@@ -51,6 +51,7 @@ def raw(value: bytes | str | None) -> bytes | None:
 
 
 def record(raw: dict[bytes | str, bytes | str]) -> JobRecord:
+    """The job of a ``job:{id}`` hash (all its fields, or those of ``BUT_SPEC``)."""
     fields = {text(k): text(v) for k, v in raw.items()}
 
     def moment(name: str) -> float | None:
@@ -82,6 +83,19 @@ def record(raw: dict[bytes | str, bytes | str]) -> JobRecord:
         batch_key=fields.get("batch_key"),
         batch=document("batch"),
     )
+
+
+# The job hash's fields but the spec: a sweep's spec can be megabytes, and a status poll,
+# an owner check or a result's long poll reads the job many times.
+BUT_SPEC = [name for name in JobRecord.__annotations__ if name != "spec"]
+
+
+def record_but_spec(values: list[bytes | str | None]) -> JobRecord | None:
+    """HMGET of ``BUT_SPEC`` as a job (with ``spec`` None); None for an unknown job."""
+    fields: dict[bytes | str, bytes | str] = {
+        name: value for name, value in zip(BUT_SPEC, values, strict=True) if value is not None
+    }
+    return record(fields) if fields else None
 
 
 def scored(reply: Iterable[Any]) -> list[tuple[str, float]]:

@@ -97,15 +97,19 @@ class Shards:
         return {text(k): text(v) for k, v in raw.items() if text(k) != "meta"}
 
     def states(self, job_id: str, n: int) -> list[dict[str, Any]]:
-        """What the job's status shows of each shard."""
+        """What the job's status shows of each shard (one round trip for all of them)."""
+        fields = ("lo", "hi", "status", "attempts")
+        with self.r.pipeline(transaction=False) as p:
+            for k in range(n):
+                p.hmget(JobStore.shard_key(unit_of(job_id, k)), fields)
+            replies = p.execute()
         out = []
-        for k in range(n):
-            info = self.info(unit_of(job_id, k))
+        for lo, hi, status, attempts in replies:
             out.append(
                 {
-                    "runs": [int(info.get("lo", 0)), int(info.get("hi", 0))],
-                    "status": info.get("status", "expired"),
-                    "attempts": int(info.get("attempts", 0)),
+                    "runs": [int(lo or 0), int(hi or 0)],
+                    "status": text(status) if status is not None else "expired",
+                    "attempts": int(attempts or 0),
                 }
             )
         return out

@@ -40,7 +40,7 @@ from redis.typing import EncodableT, FieldT
 
 from . import lua
 from .idempotency import IdempotencyKeys
-from .records import Event, JobRecord, events_of, raw, scored, text
+from .records import BUT_SPEC, Event, JobRecord, events_of, raw, record_but_spec, scored, text
 from .records import record as to_record
 from .states import FINAL_STATES, JobState
 
@@ -309,13 +309,14 @@ class JobStore(IdempotencyKeys):
                 )
                 if s < score or (s == score and m < last_id)
             ][: limit + 1]
-        items = []
-        for member, _score in entries[:limit]:
-            job = self.get_job(member)
-            if job is None:  # expired: drop it from the index
-                self.r.zrem(key, member)
-                continue
-            items.append(job)
+        members = [member for member, _score in entries[:limit]]
+        with self.r.pipeline(transaction=False) as p:  # one round trip, specs left out
+            for member in members:
+                p.hmget(self.job_key(member), BUT_SPEC)
+            found = [record_but_spec(values) for values in p.execute()]
+        items = [job for job in found if job is not None]
+        if gone := [m for m, job in zip(members, found, strict=True) if job is None]:
+            self.r.zrem(key, *gone)  # expired: dropped from the index
         more = len(entries) > limit
         last = entries[limit - 1] if more else None
         return Page(items, (last[1], last[0]) if last else None)
@@ -396,8 +397,8 @@ class JobStore(IdempotencyKeys):
         return bool(self._store_result(self.r, job_id, data))
 
     def _store_result(self, client: redis.Redis | Pipeline, job_id: str, data: bytes) -> Any:
-        if len(data) >= self.compress_min_bytes:
-            data = gzip.compress(data, compresslevel=1)  # 2x faster than 5 on a 30 MB sweep, 25% larger
+        if len(data) >= self.compress_min_bytes:  # level 1: twice as fast as 5, 25% larger
+            data = gzip.compress(data, compresslevel=1)
         return client.set(self.result_key(job_id), data, nx=True, ex=self.result_ttl)
 
     def save_results(self, results: dict[str, bytes], token: str) -> dict[str, bool]:
