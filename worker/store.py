@@ -23,6 +23,7 @@ Results never travel through broker messages or Celery's result backend.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -98,7 +99,7 @@ class NewJob:
     messages: Sequence[tuple[str, bytes]] = ()
     created_at: float = field(default_factory=time.time)
 
-    @property
+    @functools.cached_property  # the spec's JSON is written once (megabytes for a sweep)
     def fields(self) -> dict[FieldT, EncodableT]:
         fields: dict[FieldT, EncodableT] = {
             "id": self.id,
@@ -118,8 +119,10 @@ class NewJob:
 
     @property
     def record(self) -> JobRecord:
-        """The hash as written: no read back."""
-        return to_record({str(k): str(v) for k, v in self.fields.items()})
+        """The hash as written: no read back (and the spec as given, not parsed again)."""
+        written = to_record({str(k): str(v) for k, v in self.fields.items() if k != "spec"})
+        written["spec"] = self.spec
+        return written
 
     def script_call(self, result_ttl: int) -> tuple[list[str], list[EncodableT]]:
         """The keys and arguments of ``lua.CREATE`` for this job."""
