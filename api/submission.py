@@ -1,6 +1,7 @@
 """Submitting a job: validate, place, check the Idempotency-Key, admit, and store it with its
-queue message in one transaction. POST /v1/jobs is a thin route over ``submit``; every
-refusal is a ``Problem`` (422, 409, 404, 429, 503)."""
+queue message in one transaction. POST /v1/jobs is a thin route over ``submit_async``
+(``submit`` in a thread for a request with an Idempotency-Key); every refusal is a
+``Problem`` (422, 409, 404, 429, 503)."""
 
 from __future__ import annotations
 
@@ -154,7 +155,7 @@ def _refuse(store: JobStore, owner: str, key: str | None, limit: str | None, wai
 
 
 def _messages(services: Services, job_id: str, queue: str, shards: int) -> list[tuple[str, bytes]]:
-    """The job's Celery message, or one per shard, for ``create_job`` to push."""
+    """The job's Celery message, or one per shard, stored with the job (``lua.CREATE``)."""
     app = services.celery
     if shards:
         return [
