@@ -19,11 +19,12 @@ from celery import Celery
 
 from optcore import cost
 from optcore.spec import Job, JobSpec, parse_job
+from worker.admission import NewJob
 from worker.events import EventReader
 from worker.messages import queue_message
 from worker.presence import WorkerDirectory, WorkerInfo
 from worker.settings import Settings
-from worker.store import JobRecord, JobStore, NewJob
+from worker.store import JobRecord, JobStore
 
 from . import sharding
 from .deps import find_owned

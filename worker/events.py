@@ -11,9 +11,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from . import lua
+from .admission import NewJob, rate_window, refusal
 from .records import BUT_SPEC, Event, JobRecord, events_of, raw, record_but_spec, text
 from .states import JobState
-from .store import PREFIX, RETRIED_ERRORS, JobStore, NewJob, rate_window, refusal
+from .store import PREFIX, RETRIED_ERRORS, JobStore
 
 
 @dataclass(frozen=True)
