@@ -43,17 +43,13 @@ def list_key(queue: str, structure: str) -> str:
     return f"{PREFIX}batch:{queue}:{structure}"
 
 
-def _list_of(job: JobRecord, settings: Settings) -> str:
-    return list_key(job["queue"] or settings.queue, job["batch_key"] or "")
-
-
 def take(store: JobStore, job: JobRecord, token: str, settings: Settings) -> list[str]:
     """Start queued jobs of the (started) job's structure under its attempt; all the ids,
     this job's first."""
     script = store.r.register_script(lua.TAKE_BATCH)
     keys = [
         JobStore.job_key(job["id"]),
-        _list_of(job, settings),
+        list_key(job["queue"] or settings.queue, job["batch_key"] or ""),
         JobStore.RUNNING_SET,
         JobStore.STATS,
         job["queue"] or settings.queue,  # kombu's message list of the queue

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import redis
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from optcore.spec import JobSpec
@@ -20,11 +20,13 @@ from worker import batching, shards
 from worker.store import FINAL, GZIP_MAGIC, QUEUED, RUNNING, SUCCEEDED, JobRecord
 
 from ..deps import (
+    CeleryDep,
     EventsDep,
     OwnedJob,
     OwnerDep,
     SettingsDep,
     StoreDep,
+    WorkersDep,
 )
 from ..models import JobPage, JobStatus, Result
 from ..openapi import (
@@ -75,15 +77,6 @@ def _with_retry(response: Response, job: JobRecord) -> None:
         response.headers["Retry-After"] = RETRY_AFTER
 
 
-async def submission_services(request: Request) -> Services:
-    """What a submission talks to, as one dependency (each costs CPU on every POST)."""
-    state = request.app.state
-    return Services(state.store, state.settings, state.workers, state.celery)
-
-
-ServicesDep = Annotated[Services, Depends(submission_services)]
-
-
 @router.post(
     "",
     status_code=202,
@@ -115,11 +108,15 @@ ServicesDep = Annotated[Services, Depends(submission_services)]
 async def submit_job(
     response: Response,
     owner: OwnerDep,
-    services: ServicesDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    workers: WorkersDep,
+    celery: CeleryDep,
     access: EventsDep,
     job: Annotated[JobSpec, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobStatus:
+    services = Services(store, settings, workers, celery)
     submitted = await submit_async(services, access, job, owner, idempotency_key)
     response.headers["Location"] = f"/v1/jobs/{submitted.job['id']}"
     if submitted.replayed:
