@@ -32,6 +32,10 @@ def test_every_phase_and_check_passes(contract_service: Stack, tmp_path: Path) -
             "examples,coverage,fuzzing,stateful",
             "--checks",
             "all",
+            # DELETE cancels and the canceled job stays readable (schemathesis.toml says why);
+            # the config alone did not keep it out of the stateful phase (a CI failure, ST301).
+            "--exclude-checks",
+            "use_after_free",
             "--max-examples",
             str(EXAMPLES_PER_OPERATION),
             "--seed",
