@@ -23,7 +23,7 @@ def shard_ranges(parsed: Job, settings: Settings) -> list[tuple[int, int]] | Non
     landscape = parsed.spec.record.landscape
     kind = landscape.kind if landscape is not None else None
     tuned = any(run.tune is not None for run in parsed.spec.runs)
-    runs, steps = len(parsed.runs), parsed.spec.steps
+    runs, steps = parsed.total_runs, parsed.spec.steps
     ranges = None if tuned else shards.plan(runs, steps, kind, settings, MAX_RUNS)
     if ranges is None and runs > MAX_RUNS:
         why = "a tuning search" if tuned else f"a {kind} landscape"
@@ -42,7 +42,7 @@ def batch_entry(
 ) -> tuple[str, str, int] | None:
     """(list key, structure key, runs) for a job that can run in one program with others of
     its structure, else None (too big for a batch, sharded, a landscape or a tuning search)."""
-    runs = len(parsed.runs)
+    runs = parsed.total_runs
     if sharded or settings.batch_max_runs < 2 or runs >= settings.batch_max_runs:
         return None
     from optcore.groups import structure_key

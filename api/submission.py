@@ -19,6 +19,7 @@ from celery import Celery
 
 from optcore import cost
 from optcore.spec import Job, JobSpec, parse_job
+from optcore.sweeps import sweep_size
 from worker.admission import NewJob
 from worker.events import EventReader
 from worker.messages import queue_message
@@ -93,9 +94,11 @@ def refuse_costly(parsed: Job, settings: Settings) -> None:
 def validate(job: JobSpec, settings: Settings) -> Job:
     """The catalog checks (SpecError becomes a 422), the cost limits and the work limit.
     A job of more runs than one program takes is allowed when it will be sharded."""
-    parsed = parse_job(job, sharding.max_runs(settings))
+    # a job too big for a batch is only checked: its runs are built where they run
+    built = None if sum(map(sweep_size, job.runs)) < settings.batch_max_runs else range(0)
+    parsed = parse_job(job, sharding.max_runs(settings), built)
     refuse_costly(parsed, settings)
-    run_steps = len(parsed.runs) * job.steps
+    run_steps = parsed.total_runs * job.steps
     if run_steps > settings.max_run_steps:
         raise Problem(
             422,
@@ -172,10 +175,10 @@ def prepare(services: Services, job: JobSpec, owner: str, workers: list[WorkerIn
     settings = services.settings
     parsed = validate(job, settings)
     ranges = sharding.shard_ranges(parsed, settings)
-    run_steps = len(parsed.runs) * job.steps
+    run_steps = parsed.total_runs * job.steps
     queue = choose_queue(job.device, run_steps, workers, settings.gpu_min_run_steps)
     job_id = uuid.uuid4().hex
-    summary = {**_summary(job, len(parsed.runs)), "queue": queue}
+    summary = {**_summary(job, parsed.total_runs), "queue": queue}
     if ranges:
         summary["shards"] = len(ranges)
     return NewJob(

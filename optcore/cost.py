@@ -17,7 +17,8 @@ from typing import Any
 
 from . import objectives
 from .learning import LearningObjective
-from .spec import MAX_TRAJECTORY_DIM, JobSpec, landscape_kind, sweep_size
+from .spec import MAX_TRAJECTORY_DIM, JobSpec, landscape_kind
+from .sweeps import sweep_size
 
 UPDATE_FLOPS = 40  # per parameter and step: an optimizer's update, its moments, a clip
 VECTOR_FLOPS = 40  # per coordinate: a test function's value and gradient

@@ -23,7 +23,8 @@ from .optimizers.config import FrozenConfig, Path, freeze
 from .trees import Axes, PyTree, Values, ValueShapes
 
 if TYPE_CHECKING:
-    from .spec import Job, PlannedRun
+    from .spec import Job
+    from .sweeps import PlannedRun
 
 
 @dataclass(frozen=True)

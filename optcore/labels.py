@@ -8,18 +8,28 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .spec import PlannedRun
+    from .sweeps import PlannedRun
 
 
-def labels_of(name: str, sweep: dict[str, list[Any]], limit: int | None = None) -> list[str]:
-    """The labels of a run spec's runs (the first ``limit``), in ``itertools.product`` order
-    of its sweep's values: ``name``, or for a sweep's run ``name(key=value, ...)``. Each
-    value is formatted once, not once per run (a sharded sweep labels runs in every shard)."""
+def labels_in(name: str, sweep: dict[str, list[Any]], window: range) -> list[str]:
+    """The labels of a run spec's runs in ``window``, in ``itertools.product`` order of its
+    sweep's values: ``name``, or for a sweep's run ``name(key=value, ...)``. Only the values
+    those runs use are formatted, each once (a shard labels its own runs alone)."""
     if not sweep:
-        return [name]
-    shown = [[f"{k}={_short(v)}" for v in values] for k, values in sweep.items()]
-    combos = itertools.islice(itertools.product(*shown), limit)
-    return [f"{name}({', '.join(combo)})" for combo in combos]
+        return [name][window.start : window.stop]
+    keys = list(sweep)
+    shown: list[dict[int, str]] = [{} for _ in keys]
+    out = []
+    ranges = (range(len(values)) for values in sweep.values())
+    for indices in itertools.islice(itertools.product(*ranges), window.start, window.stop):
+        parts = []
+        for j, i in enumerate(indices):
+            part = shown[j].get(i)
+            if part is None:
+                part = shown[j][i] = f"{keys[j]}={_short(sweep[keys[j]][i])}"
+            parts.append(part)
+        out.append(f"{name}({', '.join(parts)})")
+    return out
 
 
 def _short(value: Any) -> str:

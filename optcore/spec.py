@@ -6,21 +6,19 @@
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import objectives, optimizers
+from . import objectives
 from .carry import FLAT, NO_SNAPSHOT, VECTOR
 from .errors import SpecError, join_field
-from .labels import labels_of, unique_labels
+from .labels import unique_labels
 from .objectives import AnyObjective, Objective
-from .optimizers.schema import Hyper
 from .ranges import check_box, unrepresentable
+from .sweeps import PlannedRun, expand, labels_distinct, sweep_size
 
 MAX_STEPS = 1_000_000
 MAX_RUNS = 4096
@@ -238,24 +236,11 @@ class JobSpec(Strict):
 
 
 @dataclass(frozen=True)
-class PlannedRun:
-    """One run after sweep expansion: its label, resolved optimizer config, seed and start."""
-
-    label: str
-    config: dict[str, Any]
-    seed: int
-    start: list[float]
-    spec_index: int
-    variant: tuple[
-        tuple[str, Any], ...
-    ] = ()  # the swept values that change the program (static ones)
-
-
-@dataclass(frozen=True)
 class Job:
     spec: JobSpec
     objective: AnyObjective
-    runs: list[PlannedRun]
+    runs: list[PlannedRun]  # those parsed: all of the job's, or the ones asked for
+    total_runs: int  # the job's, after sweeps
 
     @property
     def snapshot(self) -> str:
@@ -294,11 +279,6 @@ def validate_model(doc: Any) -> JobSpec:
     return spec
 
 
-def sweep_size(run: RunSpec) -> int:
-    """The number of runs a run spec's sweep expands to, computed without expanding it."""
-    return math.prod(len(values) for values in (run.sweep or {}).values())
-
-
 def parse_job(doc: Any, max_runs: int = MAX_RUNS, only: range | None = None) -> Job:
     """Validate a job document completely; raise SpecError with every problem found.
 
@@ -309,23 +289,36 @@ def parse_job(doc: Any, max_runs: int = MAX_RUNS, only: range | None = None) -> 
     objective = objectives.resolve(spec.objective.model_dump(exclude_none=True), "objective")
     errors: list[tuple[str, str]] = []
     start = _start(spec.init, objective, "init.point", errors)
+    distinct = labels_distinct(spec.runs)
     runs: list[PlannedRun | str] = []
+    total = 0
     for i, run in enumerate(spec.runs):
+        n = sweep_size(run)
+        window = None if only is None else range(only.start - total, only.stop - total)
+        own = _start(run.init, objective, f"runs[{i}].init.point", errors) if run.init else start
         try:
-            runs.extend(_expand(run, i, spec.seed, objective, start, only, len(runs)))
+            runs.extend(expand(run, i, spec.seed, own, _clip(window, n), distinct))
         except SpecError as exc:
             errors.extend(exc.errors)
-    errors += _check_landscape(spec, objective, len(runs))
+        total += n
+    errors += _check_landscape(spec, objective, total)
     if any(run.tune is not None for run in spec.runs):
         from .tune import check_tuning
 
         errors += check_tuning(spec, objective)
     if errors:
         raise SpecError.combine(errors)
-    kept = unique_labels(runs[: only.stop] if only else runs)[
-        slice(only.start, only.stop) if only else slice(None)
-    ]
-    return Job(spec, objective, [r for r in kept if isinstance(r, PlannedRun)])
+    if not distinct:  # the runs before ``only`` came as labels, to number repeated ones
+        runs = unique_labels(runs)[only.start if only else 0 :]
+    return Job(spec, objective, [r for r in runs if isinstance(r, PlannedRun)], total)
+
+
+def _clip(window: range | None, n: int) -> range | None:
+    """A job-wide window as indices among one run spec's ``n`` runs."""
+    if window is None:
+        return None
+    stop = min(max(window.stop, 0), n)
+    return range(min(max(window.start, 0), stop), stop)
 
 
 def _check_run_count(spec: JobSpec, max_runs: int) -> None:
@@ -408,82 +401,3 @@ def _start(
             )
         )
     return list(init.point)
-
-
-def _resolve_swept(base: dict[str, Any], chosen: dict[str, Any], where: str) -> dict[str, Any]:
-    """The config of one combination of swept values; errors name the sweep's fields."""
-    spec = dict(base)
-    spec["hyperparameters"] = {**base.get("hyperparameters", {}), **chosen}
-    try:
-        return optimizers.resolve(spec, where)
-    except SpecError as exc:
-        fields = [
-            (f.replace(f"{where}.hyperparameters", f"{where}.sweep"), m) for f, m in exc.errors
-        ]
-        raise SpecError.combine(fields) from None
-
-
-def _swept_rules(optimizer: str, sweep: dict[str, list[Any]]) -> dict[str, Hyper] | None:
-    """The rule of each swept hyperparameter, to check a combination's values one by one: a
-    hyperparameter's rule does not depend on the others, so this gives what resolving the
-    combination would, at a fraction of the cost (a 65,536-run sweep: 65,536 checks, not
-    65,536 resolutions). None when a swept name is not one of the optimizer's own
-    hyperparameters: then each combination is resolved, for its error."""
-    hypers = {h.name: h for h in optimizers.entry(optimizer).hypers}
-    names = [k for k in sweep if k != "seed"]
-    if any(k not in hypers for k in names):
-        return None
-    return {k: hypers[k] for k in names}
-
-
-def _expand(
-    run: RunSpec,
-    index: int,
-    job_seed: int,
-    objective: AnyObjective,
-    job_start: list[float],
-    only: range | None = None,
-    offset: int = 0,
-) -> list[PlannedRun | str]:
-    """The runs of one run spec; those outside ``only`` (job-wide run indices, the first of
-    this spec's being ``offset``) are only their labels."""
-    where = f"runs[{index}]"
-    base = run.model_dump(exclude={"label", "sweep", "init", "tune"}, exclude_none=True)
-    base_config = optimizers.resolve(base, where)  # the unswept run must be valid on its own
-    errors: list[tuple[str, str]] = []
-    start = _start(run.init, objective, f"{where}.init.point", errors) if run.init else job_start
-    sweep = run.sweep or {}
-    for name, values in sweep.items():
-        if not values:
-            errors.append((f"{where}.sweep.{name}", "needs at least one value"))
-    if errors:
-        raise SpecError.combine(errors)
-    combos = list(itertools.product(*sweep.values())) if sweep else [()]
-    static = {h.name for h in optimizers.entry(run.optimizer).hypers if not h.is_traced}
-    planned: list[PlannedRun | str] = []
-    # labels past the part kept play no part in its labels' numbering: not worked out
-    labels = labels_of(run.label or run.optimizer, sweep, only.stop - offset if only else None)
-    rules = _swept_rules(run.optimizer, sweep)
-    names = list(sweep)
-    seed_at = names.index("seed") if "seed" in sweep else None
-    swept_at = [(i, k, f"{where}.sweep.{k}") for i, k in enumerate(names) if k != "seed"]
-    static_at = [(i, k) for i, k in enumerate(names) if k in static]
-    base_hp = base_config["hyperparameters"]
-    for n, combo in enumerate(combos):
-        label = labels[n] if n < len(labels) else ""
-        if only is not None and offset + n not in only:
-            planned.append(label)  # counted for the labels, not resolved
-            continue
-        seed = job_seed if seed_at is None else combo[seed_at]
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-            raise SpecError(f"{where}.sweep.seed", f"seeds are integers >= 0, not {seed!r}")
-        if rules is not None:  # each value checked by its own rule
-            hp = dict(base_hp)
-            for i, k, field in swept_at:
-                hp[k] = rules[k].validate(combo[i], field)
-            config = {**base_config, "hyperparameters": hp}
-        else:
-            config = _resolve_swept(base, {k: combo[i] for i, k, _ in swept_at}, where)
-        variant = tuple((k, combo[i]) for i, k in static_at)
-        planned.append(PlannedRun(label, config, seed, start, index, variant))
-    return planned

@@ -28,7 +28,8 @@ from .errors import SpecError, join_field
 from .objectives import AnyObjective
 from .refine import Candidate, Refinement
 from .runner import DEFAULT_CHUNK_SECONDS, JobRunner, Progress
-from .spec import Distribution, Job, JobSpec, PlannedRun, RecordSpec, StoppingSpec, TuneSpec
+from .spec import Distribution, Job, JobSpec, RecordSpec, StoppingSpec, TuneSpec
+from .sweeps import PlannedRun
 
 MAX_SEARCH_RUNS = 65_536  # candidates of all tuned runs of one job together
 # refine: one round per ROUND_SIZE candidates, at most MAX_ROUNDS; rounds of (nearly) equal
@@ -215,7 +216,7 @@ def search_job(job: Job, proposed: Mapping[int, Sequence[Candidate]], steps: int
             "stopping": StoppingSpec(),
         }
     )
-    return dataclasses.replace(job, spec=spec, runs=runs)
+    return dataclasses.replace(job, spec=spec, runs=runs, total_runs=len(runs))
 
 
 def score(doc: Mapping[str, Any], how: str, objective: AnyObjective) -> float | None:

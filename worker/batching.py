@@ -33,7 +33,8 @@ from .settings import Settings
 from .store import CANCELED, FAILED, PREFIX, SUCCEEDED, JobRecord, JobStore
 
 if TYPE_CHECKING:  # optcore imports JAX: only inside a job, never in the Celery parent
-    from optcore.spec import Job, PlannedRun
+    from optcore.spec import Job
+    from optcore.sweeps import PlannedRun
 
 log = logging.getLogger("optserve.worker")
 
@@ -114,7 +115,8 @@ def run_batch(
         specs += len(one.spec.runs)
     if not runs:
         return FAILED
-    runner = JobRunner(Job(parsed[0].spec, parsed[0].objective, runs), settings.chunk_seconds)
+    together = Job(parsed[0].spec, parsed[0].objective, runs, len(runs))
+    runner = JobRunner(together, settings.chunk_seconds)
     log.info("batch of %d jobs, %d runs: %s", len(ranges), len(runs), ",".join(ranges))
     going = dict(ranges)
     with closing(runner.chunks()) as chunks:

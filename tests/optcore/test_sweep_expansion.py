@@ -60,3 +60,66 @@ def test_a_bad_swept_value_names_the_sweep_field(sweep, field, message):
     with pytest.raises(SpecError) as caught:
         parse_job(job(sweep))
     assert any(f == field and message in m for f, m in caught.value.errors), caught.value.errors
+
+
+def two_specs(first: list, second: list) -> dict:
+    """Two adam sweeps: with equal shown values their labels repeat and get ``#n``."""
+    return {
+        "objective": {"name": "rosenbrock"},
+        "steps": 10,
+        "runs": [
+            {"optimizer": "adam", "sweep": {"learning_rate": first, "b1": [0.5, 0.9]}},
+            {"optimizer": "adam", "sweep": {"learning_rate": second}},
+            {"optimizer": "sgd", "label": "adam(learning_rate=0.1)"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        two_specs([0.1, 0.2, 0.3], [0.1, 0.2]),  # labels repeat across specs
+        job({"learning_rate": [0.1, 0.1000001, 0.2], "seed": [1, 2]}),  # equal at 6 digits
+        job({"learning_rate": [0.1, 0.2, 0.3], "b1": [0.5, 0.9]}),  # all distinct
+    ],
+)
+def test_every_window_gets_the_runs_of_the_whole(doc):
+    whole = parse_job(doc)
+    labels = [r.label for r in whole.runs]
+    assert whole.total_runs == len(whole.runs)
+    if len(doc["runs"]) > 1:
+        assert "adam(learning_rate=0.1, b1=0.5)" in labels and "adam(learning_rate=0.1) #2" in labels
+    for lo in range(len(labels) + 1):
+        for hi in range(lo, len(labels) + 1):
+            part = parse_job(doc, only=range(lo, hi))
+            assert part.total_runs == whole.total_runs
+            assert [(r.label, r.config, r.seed, r.spec_index) for r in part.runs] == [
+                (r.label, r.config, r.seed, r.spec_index) for r in whole.runs[lo:hi]
+            ]
+
+
+def test_checking_without_building_finds_a_bad_value_at_the_end():
+    rates = [1e-3] * 5000 + [-1.0]
+    with pytest.raises(SpecError) as caught:
+        parse_job(job({"learning_rate": rates}), 10_000, only=range(0))
+    assert ("runs[0].sweep.learning_rate", "must lie in (0, inf], not -1.0") in caught.value.errors
+    checked = parse_job(job({"learning_rate": rates[:-1], "b1": [0.5, 0.9]}), 20_000, range(0))
+    assert checked.runs == [] and checked.total_runs == 10_000
+
+
+@pytest.mark.parametrize("name", optimizers.names())
+def test_checking_values_together_agrees_with_one_by_one(name):
+    """Each bound of each number hyperparameter is hit exactly, and just past it."""
+    for hyper in optimizers.entry(name).hypers:
+        if hyper.kind != "number":
+            continue
+        edges = [b for b in (hyper.minimum, hyper.maximum) if b is not None]
+        for value in [x for b in edges for x in (float(b), b - 1e-9, b + 1e-9)] + [0.5]:
+            try:
+                one = [hyper.validate(value, "f")]
+            except SpecError as exc:
+                with pytest.raises(SpecError) as together:
+                    hyper.validate_all([value], "f")
+                assert together.value.errors == exc.errors
+            else:
+                assert hyper.validate_all([value], "f") == one
