@@ -31,7 +31,7 @@ import orjson
 
 from optcore import dumps
 
-from . import lua
+from . import gzjoin, lua
 from .jobs import LOST, Heartbeat, invalid_spec, progress_doc, start_jax
 from .records import text
 from .settings import Settings
@@ -134,13 +134,15 @@ class Shards:
         return bool(cancel), status.decode()
 
     def save(self, unit: str, document: dict) -> None:
-        """Store a shard's result: its runs' JSON array, and the rest of the document (with
-        ``runs`` null, keeping its place). Counts computations, to show none is redone."""
+        """Store a shard's result: its runs' JSON (the array's items, a ``gzjoin`` piece), and
+        the rest of the document (with ``runs`` null, keeping its place). Counts
+        computations, to show none is redone."""
         meta = dumps({**document, "runs": None})
+        runs = gzjoin.piece(dumps(document["runs"])[1:-1])  # compressed here, in parallel
         with self.r.pipeline(transaction=True) as p:
             p.hset(JobStore.shard_key(unit), "meta", meta)
             p.hincrby(JobStore.shard_key(unit), "computed", 1)
-            p.set(self._part(unit), dumps(document["runs"]), nx=True, ex=self.store.result_ttl)
+            p.set(self._part(unit), runs, nx=True, ex=self.store.result_ttl)
             p.execute()
 
     def has_result(self, unit: str) -> bool:
@@ -152,7 +154,7 @@ class Shards:
         return self.store.transition(self._done, unit, token, n, self._done_set(job_id)).decode()
 
     def parts(self, job_id: str, n: int) -> list[tuple[bytes, bytes]]:
-        """(document without runs, runs array) of every shard, in run order."""
+        """(document without runs, runs piece) of every shard, in run order."""
         with self.r.pipeline(transaction=False) as p:
             for k in range(n):
                 p.hget(JobStore.shard_key(unit_of(job_id, k)), "meta")
@@ -165,8 +167,9 @@ class Shards:
 
 
 def merged(job: JobRecord, parts: list[tuple[bytes, bytes]]) -> bytes:
-    """The job's result document as JSON bytes: shard 0's document (with its landscape),
-    the runs of every shard spliced in run order without decoding them, timings summed."""
+    """The job's result document, gzipped: shard 0's document (with its landscape), the runs
+    of every shard joined in run order as the shards compressed them (``gzjoin``), timings
+    summed. The runs are neither decoded nor recompressed."""
     first = orjson.loads(parts[0][0])
     timing = first["timing"]
     for meta, _ in parts[1:]:
@@ -180,8 +183,12 @@ def merged(job: JobRecord, parts: list[tuple[bytes, bytes]]) -> bytes:
     at = keys.index("runs")
     head = dumps({"id": job["id"], **{k: first[k] for k in keys[:at] if k != "id"}})
     tail = dumps({k: first[k] for k in keys[at + 1 :]})
-    runs = b",".join(runs[1:-1] for _, runs in parts if len(runs) > 2)
-    return b"".join([head[:-1], b',"runs":[', runs, b"]", b"," if len(tail) > 2 else b"", tail[1:]])
+    runs = [p for _, p in parts if gzjoin.piece_size(p)]
+    comma = gzjoin.piece(b",")
+    pieces = [gzjoin.piece(head[:-1] + b',"runs":[')]
+    pieces += [x for p in runs for x in (comma, p)][1:]
+    pieces.append(gzjoin.piece(b"]" + (b"," if len(tail) > 2 else b"") + tail[1:]))
+    return gzjoin.join(pieces)
 
 
 def run_shard(store: JobStore, unit: str, settings: Settings, token: str, beat: Heartbeat) -> str:

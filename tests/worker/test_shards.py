@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from types import SimpleNamespace
 
 import pytest
 
 from optcore.layout import bucket
+from worker import gzjoin
 from worker.settings import Settings
 from worker.shards import Shards, _bucket, merged, plan, unit_of
 from worker.store import Attempt, JobStore
@@ -148,12 +150,15 @@ def test_merged_splices_the_runs_in_order_into_shard_zeros_document():
     def part(k: int, runs: list) -> tuple[bytes, bytes]:
         doc = {"id": None, "status": "succeeded", "objective": {"name": "f"}, "runs": None}
         doc |= {"landscape": {"z": [1]} if k == 0 else None, "timing": {"run_ms": 1.5}}
-        return json.dumps(doc).encode(), json.dumps(runs).encode()
+        return json.dumps(doc).encode(), gzjoin.piece(json.dumps(runs).encode()[1:-1])
 
     job = {"id": "j", "created_at": 10.0, "started_at": 10.5}
-    data = merged(job, [part(0, [{"a": 0}, {"a": 1}]), part(1, [{"a": 2}]), part(2, [{"a": 3}])])
-    doc = json.loads(data)
+    parts = [part(0, [{"a": 0}, {"a": 1}]), part(1, []), part(2, [{"a": 2}]), part(3, [{"a": 3}])]
+    data = merged(job, parts)
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)  # one gzip member, as HTTP clients read
+    doc = json.loads(inflate.decompress(data))
+    assert inflate.eof and not inflate.unused_data
     assert list(doc) == ["id", "status", "objective", "runs", "landscape", "timing"]
     assert doc["id"] == "j" and [r["a"] for r in doc["runs"]] == [0, 1, 2, 3]
     assert doc["landscape"] == {"z": [1]}
-    assert doc["timing"] == {"run_ms": 4.5, "queued_ms": 500.0, "shards": 3}
+    assert doc["timing"] == {"run_ms": 6.0, "queued_ms": 500.0, "shards": 4}
