@@ -137,6 +137,11 @@ def expand(
     base = run.model_dump(exclude={"label", "sweep", "init", "tune"}, exclude_none=True)
     base_config = optimizers.resolve(base, where)  # the unswept run must be valid on its own
     sweep = run.sweep or {}
+    if not sweep:  # one run, the spec's own
+        label = run.label or run.optimizer
+        if window is None or window:
+            return [PlannedRun(label, base_config, job_seed, start, index)]
+        return [label] if window.start and not distinct else []  # before the window: a label
     names = list(sweep)
     rules = _swept_rules(run.optimizer, sweep)
     values = _checked(sweep, rules, where)

@@ -81,14 +81,25 @@ def two_specs(first: list, second: list) -> dict:
         two_specs([0.1, 0.2, 0.3], [0.1, 0.2]),  # labels repeat across specs
         job({"learning_rate": [0.1, 0.1000001, 0.2], "seed": [1, 2]}),  # equal at 6 digits
         job({"learning_rate": [0.1, 0.2, 0.3], "b1": [0.5, 0.9]}),  # all distinct
+        {  # unswept runs before a window, whose labels come again after it
+            "objective": {"name": "rosenbrock"},
+            "runs": [
+                {"optimizer": "sgd", "label": "adam(learning_rate=0.1)"},
+                {"optimizer": "adam", "sweep": {"learning_rate": [0.1, 0.2]}},
+                {"optimizer": "adam"},
+                {"optimizer": "adam"},
+            ],
+        },
     ],
 )
 def test_every_window_gets_the_runs_of_the_whole(doc):
     whole = parse_job(doc)
     labels = [r.label for r in whole.runs]
     assert whole.total_runs == len(whole.runs)
-    if len(doc["runs"]) > 1:
+    if len(doc["runs"]) == 3:
         assert "adam(learning_rate=0.1, b1=0.5)" in labels and "adam(learning_rate=0.1) #2" in labels
+    if len(doc["runs"]) == 4:
+        assert labels[1:] == ["adam(learning_rate=0.1) #2", "adam(learning_rate=0.2)", "adam", "adam #2"]
     for lo in range(len(labels) + 1):
         for hi in range(lo, len(labels) + 1):
             part = parse_job(doc, only=range(lo, hi))
