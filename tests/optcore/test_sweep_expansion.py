@@ -97,9 +97,10 @@ def test_every_window_gets_the_runs_of_the_whole(doc):
     labels = [r.label for r in whole.runs]
     assert whole.total_runs == len(whole.runs)
     if len(doc["runs"]) == 3:
-        assert "adam(learning_rate=0.1, b1=0.5)" in labels and "adam(learning_rate=0.1) #2" in labels
+        assert {"adam(learning_rate=0.1, b1=0.5)", "adam(learning_rate=0.1) #2"} <= set(labels)
     if len(doc["runs"]) == 4:
-        assert labels[1:] == ["adam(learning_rate=0.1) #2", "adam(learning_rate=0.2)", "adam", "adam #2"]
+        again = ["adam(learning_rate=0.1) #2", "adam(learning_rate=0.2)", "adam", "adam #2"]
+        assert labels[1:] == again
     for lo in range(len(labels) + 1):
         for hi in range(lo, len(labels) + 1):
             part = parse_job(doc, only=range(lo, hi))
