@@ -92,7 +92,9 @@ def _swept_rules(optimizer: str, sweep: dict[str, list[Any]]) -> dict[str, Hyper
     return {k: hypers[k] for k in names}
 
 
-def _checked(sweep: dict[str, list[Any]], rules: dict[str, Hyper] | None, where: str) -> list[list[Any]]:
+def _checked(
+    sweep: dict[str, list[Any]], rules: dict[str, Hyper] | None, where: str
+) -> list[list[Any]]:
     """Each key's values after its rule (seeds: integers in [0, 2**31)); the first bad value
     of each key is an error naming the key."""
     errors: list[tuple[str, str]] = []
