@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -220,11 +219,6 @@ def submit(services: Services, job: JobSpec, owner: str, key: str | None) -> Sub
     return Submitted(created, replayed=False)
 
 
-def _listed_runs(job: JobSpec) -> int:
-    """The runs a job lists, sweeps expanded, from its spec's lengths alone."""
-    return sum(math.prod(len(v) for v in (r.sweep or {}).values()) for r in job.runs)
-
-
 async def submit_async(
     services: Services, access: EventReader, job: JobSpec, owner: str, key: str | None
 ) -> Submitted:
@@ -237,7 +231,7 @@ async def submit_async(
     live = [] if job.device == "cpu" else workers.cached()
     if live is None:  # read about once a second
         live = await anyio.to_thread.run_sync(workers.live)
-    if _listed_runs(job) <= INLINE_RUNS:
+    if sum(map(sweep_size, job.runs)) <= INLINE_RUNS:
         new = prepare(services, job, owner, live)
     else:  # a big sweep's validation takes up to seconds: never on the event loop
         new = await anyio.to_thread.run_sync(prepare, services, job, owner, live)
