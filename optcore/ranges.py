@@ -19,6 +19,7 @@ from .errors import join_field
 BoxValue = tuple[tuple[float, float], tuple[float, float]]
 MIN_WIDTH, MAX_WIDTH = 1e-12, 1e12  # of each side of a box: what a grid and a plot resolve
 MAX_FLOAT = 1.7976931348623157e308
+SHORT = 16  # items of a list checked one by one
 
 
 def check_box(box: BoxValue | None) -> BoxValue | None:
@@ -37,7 +38,7 @@ def unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
     """(field, message) for each number of the free-form parts (hyperparameters, sweeps,
     objective params and data) that no float holds: every later ``float()`` may trust them."""
     if isinstance(value, BaseModel):
-        for name, item in value:
+        for name, item in vars(value).items():  # the fields (extra ones are forbidden)
             yield from unrepresentable(item, join_field(where, name))
     elif isinstance(value, bool | str) or value is None:
         return
@@ -50,9 +51,17 @@ def unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from unrepresentable(item, join_field(where, str(key)))
-    elif isinstance(value, list | tuple) and not _finite_numbers(value):
+    elif isinstance(value, list | tuple) and not _finite_floats(value):
         for i, item in enumerate(value):
             yield from unrepresentable(item, f"{where}[{i}]")
+
+
+def _finite_floats(values: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a list holds finite floats only: a short one item by item (numpy's call
+    costs more than a few comparisons), a long or nested one by ``_finite_numbers``."""
+    if len(values) <= SHORT:
+        return all(type(v) is float and -MAX_FLOAT <= v <= MAX_FLOAT for v in values)
+    return _finite_numbers(values)
 
 
 def _finite_numbers(values: list[Any] | tuple[Any, ...]) -> bool:
