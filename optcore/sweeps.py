@@ -56,11 +56,13 @@ def labels_distinct(runs: Sequence[RunSpec]) -> bool:
     and a window of runs is labelled without labelling the runs before it. Numbers and
     booleans show no ``, `` or ``)``, so distinct shown values give distinct labels."""
     names = [run.label or run.optimizer for run in runs]
-    for i, name in enumerate(names):
-        others = names[:i] + names[i + 1 :]
-        if name in others or any(other.startswith(f"{name}(") for other in others):
-            return False
-        for values in (runs[i].sweep or {}).values():
+    # a sweep's labels are "name(...)": a name equal to another, or to the part of another
+    # before one of its "(", could meet another run's label
+    before_paren = {n[:i] for n in names for i, c in enumerate(n) if c == "("}
+    if len(set(names)) != len(names) or not before_paren.isdisjoint(names):
+        return False
+    for run in runs:
+        for values in (run.sweep or {}).values():
             shown = _shown_numbers(values)
             if shown is None or len(set(shown)) != len(values):
                 return False

@@ -8,7 +8,8 @@ import itertools
 import pytest
 
 from optcore import SpecError, optimizers
-from optcore.spec import parse_job
+from optcore.spec import parse_job, validate_model
+from optcore.sweeps import labels_distinct
 
 SWEEP = {
     "learning_rate": [1e-3, 0.02, 1],  # an int, held as a float
@@ -135,3 +136,21 @@ def test_checking_values_together_agrees_with_one_by_one(name):
                 assert together.value.errors == exc.errors
             else:
                 assert hyper.validate_all([value], "f") == one
+
+
+@pytest.mark.parametrize(
+    ("runs", "distinct"),
+    [
+        ([{"optimizer": "adam"}, {"optimizer": "sgd"}], True),
+        ([{"optimizer": "adam"}, {"optimizer": "sgd", "label": "adam"}], False),
+        ([{"optimizer": "adam"}, {"optimizer": "sgd", "label": "adam(learning_rate=1)"}], False),
+        ([{"optimizer": "adam", "label": "x(y"}, {"optimizer": "sgd", "label": "x"}], False),
+        ([{"optimizer": "adam", "sweep": {"learning_rate": [0.1, 0.10000001]}}], False),
+        ([{"optimizer": "adam", "sweep": {"learning_rate": [0.1, 0.2], "seed": [1, 2]}}], True),
+    ],
+)
+def test_labels_are_distinct_only_when_no_two_runs_can_share_one(runs, distinct):
+    spec = validate_model({"objective": {"name": "rosenbrock"}, "runs": runs})
+    assert labels_distinct(spec.runs) is distinct
+    labels = [r.label for r in parse_job(spec).runs]
+    assert len(set(labels)) == len(labels)  # numbered apart when they could meet
