@@ -159,6 +159,34 @@ async def _load(
     return latencies
 
 
+def batch_widths(max_runs: int) -> list[int]:
+    """The run counts a batch's program is compiled for, up to ``max_runs`` runs."""
+    from optcore.layout import bucket
+
+    return sorted({bucket(n) for n in range(1, max_runs + 1)})
+
+
+def _warm_widths(url: str, steps: int, max_runs: int) -> int:
+    """Compile the program of every batch width before the measured load: one job per width
+    of that many ``small_job`` runs, each with its own rate and start (what a batch of that
+    many small jobs runs: a sweep would share its start, a different program). Else a width
+    that the load meets first during the measurement compiles there (a second or more, at
+    random). Returns the programs compiled."""
+    compiled = 0
+    with httpx.Client(base_url=url, timeout=120) as c:
+        for width in batch_widths(max_runs):
+            smalls = [small_job(10**7 * width + i, steps) for i in range(width)]
+            job = {**smalls[0], "runs": [{**j["runs"][0], "init": j["init"]} for j in smalls]}
+            job_id = c.post("/v1/jobs", json=job).json()["id"]
+            while True:
+                r = c.get(f"/v1/jobs/{job_id}/result", params={"wait": 15})
+                if r.status_code != 409 or r.json()["job_status"] not in ("queued", "running"):
+                    break
+            r.raise_for_status()
+            compiled += r.json()["timing"]["programs_compiled"]
+    return compiled
+
+
 def _warm_up(url: str, clients: int, steps: int, sse: bool, rounds: int = 8) -> None:
     """Rounds of the same load until one compiles nothing: every batch width (the runner's
     run buckets) that this load meets is compiled before the measured load."""
@@ -175,7 +203,10 @@ def many_small_jobs(
     with tempfile.TemporaryDirectory() as data:
         stack = stack_for(Path(data), batch_max_runs=batch_max_runs)
         try:
-            # warm-up: the same load compiles the programs of the batch widths it meets
+            # warm-up: every batch width's program, then the same load (which should
+            # compile nothing more)
+            if batch_max_runs > 1:
+                _warm_widths(stack.url, steps, batch_max_runs)
             _warm_up(stack.url, clients, steps, sse)
             cpu0, t0 = _cpu_by_part(stack), time.perf_counter()
             compiles: list[float] = []
