@@ -41,7 +41,9 @@ class Problem(Open):
     status: int
     detail: str
     instance: str = Field(description="the path that was requested")
-    errors: list[FieldError] | None = Field(None, description="422: each bad field and why")
+    errors: list[FieldError] | None = Field(
+        None, description="422: each bad field and why (the first 100; `detail` gives the count)"
+    )
     job_status: JobState | None = Field(None, description="409: the job's status")
     plot_kind: PlotKind | None = Field(None, description="409 no-data: the plot asked for")
 

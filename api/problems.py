@@ -68,15 +68,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+MAX_LISTED_ERRORS = 100  # a body of thousands of bad numbers is not answered item by item
+
+
 def invalid(request: Request, errors: list[tuple[str, str]]) -> JSONResponse:
     shown = "; ".join(f"{f or 'body'}: {m}" for f, m in errors[:3])
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    listed = errors[:MAX_LISTED_ERRORS]
     return problem_response(
         request,
         422,
         shown + more,
         "invalid-job",
-        errors=[{"field": f, "message": m} for f, m in errors],
+        errors=[{"field": f, "message": m} for f, m in listed],
     )
 
 

@@ -65,6 +65,10 @@ HOSTILE = {
         ),
         "runs[0].sweep",
     ),
+    "a 65,536-run sweep whose last rate is negative": (
+        job(runs=adam(sweep={"learning_rate": [0.001] * 65_535 + [-1.0]})),
+        "runs[0].sweep.learning_rate",
+    ),
     "bounds of +-1e308": (
         job(record={"landscape": {"bounds": [[-1e308, 1e308], [-1e308, 1e308]]}}),
         "record.landscape.bounds",
@@ -113,6 +117,22 @@ def test_hostile_job_is_a_422_naming_the_field_within_a_second(client, service, 
         assert limit["value"] > limit["maximum"] and LIMITS[case] in r.json()["detail"]
     assert elapsed < 1.0, f"{case}: {elapsed:.2f} s"
     assert store.job_count() == before
+
+
+def test_thousands_of_bad_numbers_are_one_bounded_422(client, service):
+    """6,000 integers of 310 digits (1.9 MB, under the body limit): every one is refused, the
+    count is said, and the answer lists the first 100 rather than all of them."""
+    before = store_of(service).job_count()
+    body = job(runs=adam(sweep={"learning_rate": [10**309] * 6000}))
+    started = time.perf_counter()
+    r = client.post("/v1/jobs", json=body)
+    elapsed = time.perf_counter() - started
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    errors = r.json()["errors"]
+    assert len(errors) == 100 and errors[0]["field"] == "runs[0].sweep.learning_rate[0]"
+    assert "(and 5997 more)" in r.json()["detail"] and len(r.content) < 20_000
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+    assert store_of(service).job_count() == before
 
 
 def test_json_infinity_from_an_overflowing_literal_is_a_422(client, service):
