@@ -36,6 +36,16 @@ def _short(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
+def shown_numbers(values: list[Any]) -> list[str] | None:
+    """``_short`` of each value when all are numbers (without a call per value: a sweep can
+    hold 65,536), else None."""
+    if all(type(v) is float for v in values):  # f"{nan:g}" and str(nan) agree, as for inf
+        return [f"{v:g}" for v in values]
+    if all(isinstance(v, int | float) for v in values):
+        return [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return None
+
+
 def unique_labels(runs: list[PlannedRun | str]) -> list[PlannedRun | str]:
     """The second run labelled ``x`` becomes ``x #2``, and so on. A ``str`` stands for a run
     that is only counted (outside the shard being parsed): it is cheaper than a PlannedRun."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import optimizers
 from .errors import SpecError
-from .labels import labels_in
+from .labels import labels_in, shown_numbers
 from .optimizers.schema import Hyper
 
 if TYPE_CHECKING:
@@ -41,16 +41,6 @@ def sweep_size(run: RunSpec) -> int:
     return math.prod(len(values) for values in (run.sweep or {}).values())
 
 
-def _shown_numbers(values: list[Any]) -> list[str] | None:
-    """How labels show the values when all are numbers (labels._short, without a call per
-    value), else None."""
-    if all(type(v) is float for v in values):  # f"{nan:g}" and str(nan) agree, as for inf
-        return [f"{v:g}" for v in values]
-    if all(isinstance(v, int | float) for v in values):
-        return [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
-    return None
-
-
 def labels_distinct(runs: Sequence[RunSpec]) -> bool:
     """True when no two runs of a job can get the same label: then no label needs a ``#n``,
     and a window of runs is labelled without labelling the runs before it. Numbers and
@@ -63,7 +53,7 @@ def labels_distinct(runs: Sequence[RunSpec]) -> bool:
         return False
     for run in runs:
         for values in (run.sweep or {}).values():
-            shown = _shown_numbers(values)
+            shown = shown_numbers(values)
             if shown is None or len(set(shown)) != len(values):
                 return False
     return True
@@ -82,12 +72,14 @@ def _resolve_swept(base: dict[str, Any], chosen: dict[str, Any], where: str) -> 
         raise SpecError.combine(fields) from None
 
 
-def _swept_rules(optimizer: str, sweep: dict[str, list[Any]]) -> dict[str, Hyper] | None:
+def _swept_rules(
+    hypers_of: tuple[Hyper, ...], sweep: dict[str, list[Any]]
+) -> dict[str, Hyper] | None:
     """The rule of each swept hyperparameter, to check each value once: a hyperparameter's
     rule does not depend on the others, so this gives what resolving every combination
     would, at a fraction of the cost. None when a swept name is not one of the optimizer's
     own hyperparameters: then each combination is resolved, for its error."""
-    hypers = {h.name: h for h in optimizers.entry(optimizer).hypers}
+    hypers = {h.name: h for h in hypers_of}
     names = [k for k in sweep if k != "seed"]
     if any(k not in hypers for k in names):
         return None
@@ -147,7 +139,8 @@ def expand(
             return [PlannedRun(label, base_config, job_seed, start, index)]
         return [label] if window.start and not distinct else []  # before the window: a label
     names = list(sweep)
-    rules = _swept_rules(run.optimizer, sweep)
+    hypers = optimizers.entry(run.optimizer).hypers
+    rules = _swept_rules(hypers, sweep)
     values = _checked(sweep, rules, where)
     if window is None:
         window = range(math.prod(len(v) for v in values))
@@ -156,7 +149,7 @@ def expand(
             _resolve_swept(base, dict(zip(names, combo, strict=True)), where)
     first = window.start if distinct else 0  # else the labels before it, for their numbering
     labels = labels_in(run.label or run.optimizer, sweep, range(first, window.stop))
-    static = {h.name for h in optimizers.entry(run.optimizer).hypers if not h.is_traced}
+    static = {h.name for h in hypers if not h.is_traced}
     planned: list[PlannedRun | str] = list(labels[: window.start - first])
     combos = itertools.islice(itertools.product(*values), window.start, window.stop)
     base_hp = base_config["hyperparameters"]
