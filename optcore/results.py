@@ -67,8 +67,9 @@ def _optimizer_doc(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _with_final(series: NDArray[Any], final: NDArray[Any], counts: NDArray[Any]) -> NDArray[Any]:
     """[B, R, ...] records with one more slot, where run b's final value goes at its
-    ``counts[b]`` (so that its series is a contiguous row prefix)."""
-    out = np.zeros((series.shape[0], series.shape[1] + 1, *series.shape[2:]), series.dtype)
+    ``counts[b]`` (so that its series is a contiguous row prefix). Slots past it are left
+    unset: only the prefix is ever read."""
+    out = np.empty((series.shape[0], series.shape[1] + 1, *series.shape[2:]), series.dtype)
     out[:, :-1] = series
     out[np.arange(len(counts)), counts] = final
     return out

@@ -76,11 +76,23 @@ class FrozenConfig(Mapping[str, Frozen]):
 
     def blank(self, paths: Collection[Path], marker: str = TRACED) -> FrozenConfig:
         """The config with the values at ``paths`` replaced by ``marker``: its structure, the
-        same for every config that differs only in those values."""
-        config = self
-        for path in paths:
-            config = config.replace(path, marker)
-        return config
+        same for every config that differs only in those values. Built in one pass: a
+        ``replace`` per path rebuilt (and rehashed) the whole config each time."""
+        if not paths:
+            return self
+        below: dict[str, list[Path]] = {}
+        for head, *rest in paths:
+            below.setdefault(head, []).append(tuple(rest))
+        fields = dict(self._fields)
+        for head, rests in below.items():
+            inner = fields[head]
+            if not all(rests):  # the whole value is traced
+                fields[head] = marker
+            elif isinstance(inner, FrozenConfig):
+                fields[head] = inner.blank(rests, marker)
+            else:
+                raise KeyError((head, *rests[0]))
+        return FrozenConfig(fields)
 
     def fill(self, values: Mapping[Path, Any]) -> dict[str, Any]:
         """A plain dict of the config with ``values`` (traced arrays, say) at their paths."""
