@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -132,6 +133,18 @@ def value_at(config: Mapping[str, Any], path: Path) -> Any:
     return value
 
 
+def row_reader(paths: Sequence[Path]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """Reads a config's values at ``paths`` as a tuple. When they all sit in one mapping
+    (the usual ``hyperparameters``), one ``itemgetter`` reads them: a 1,024-run sweep's
+    values cost 1,024 calls instead of one walk per value."""
+    if paths and all(len(p) == 2 and p[0] == paths[0][0] for p in paths):
+        parent, get = paths[0][0], itemgetter(*(p[1] for p in paths))
+        if len(paths) == 1:
+            return lambda config: (get(config[parent]),)
+        return lambda config: get(config[parent])
+    return lambda config: tuple(value_at(config, p) for p in paths)
+
+
 def group_runs(runs: list[PlannedRun]) -> list[Group]:
     """Runs grouped by optimizer structure: the config with its traced numbers blanked."""
     members: dict[FrozenConfig, list[int]] = {}
@@ -148,7 +161,8 @@ def group_runs(runs: list[PlannedRun]) -> list[Group]:
     groups = []
     for template, idx in members.items():
         paths = paths_of[template]
-        values = tuple(tuple(value_at(runs[i].config, p) for p in paths) for i in idx)
+        read = row_reader(paths)
+        values = tuple(read(runs[i].config) for i in idx)
         varying = tuple(len(set(column)) > 1 for column in zip(*values, strict=True))
         groups.append(Group(template, paths, tuple(idx), varying, values))
     return groups
