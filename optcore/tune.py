@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import optimizers, refine
 from .errors import SpecError, join_field
@@ -219,6 +220,15 @@ def search_job(job: Job, proposed: Mapping[int, Sequence[Candidate]], steps: int
     return dataclasses.replace(job, spec=spec, runs=runs, total_runs=len(runs))
 
 
+def _distance(d: NDArray[np.float64]) -> float:
+    """The Euclidean norm, scaled so that a far but finite point (1e200) has a finite
+    distance: a plain norm squares it to inf (and warns)."""
+    scale = float(np.max(np.abs(d), initial=0.0))
+    if scale == 0.0 or not math.isfinite(scale):
+        return scale
+    return scale * float(np.linalg.norm(d / scale))
+
+
 def score(doc: Mapping[str, Any], how: str, objective: AnyObjective) -> float | None:
     """A candidate's score (lower is better), or None when it cannot win: diverged, or a
     non-finite value. ``best_loss`` counts the final point as well."""
@@ -235,7 +245,7 @@ def score(doc: Mapping[str, Any], how: str, objective: AnyObjective) -> float | 
         if point is None or objective.minima is None:
             return None
         x = np.asarray(point, np.float64)
-        value = min(float(np.linalg.norm(x - np.asarray(m))) for m in objective.minima)
+        value = min(_distance(x - np.asarray(m, np.float64)) for m in objective.minima)
     return float(value) if value is not None and math.isfinite(value) else None
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
 import optcore
 from optcore.spec import TuneSpec, parse_job
-from optcore.tune import TunedRunner, candidates, choose, runner_for
+from optcore.tune import TunedRunner, candidates, choose, runner_for, score
 
 START = [1.0, -2.0]
 
@@ -130,3 +133,16 @@ def test_progress_covers_the_search_then_the_race():
     done = [s[2] for s in seen]
     assert done == sorted(done) and search[-1][2] == 40 and done[-1] == 100
     assert runner.result()["runs"][0]["tuning"]["chosen"] == {"learning_rate": 0.2}
+
+
+def test_a_far_but_finite_final_point_has_a_finite_distance():
+    # a plain norm squares 1e200 to inf (an overflow warning, and a score that cannot win)
+    job = {"objective": {"name": "rosenbrock"}, "runs": [{"optimizer": "gd"}], "steps": 1}
+    objective = parse_job(job).objective  # its minimum: (1, 1)
+    far = {"status": "max_steps", "final": {"loss": 1.0, "params": [1e200, -3e200]}}
+    at_minimum = {"status": "max_steps", "final": {"loss": 0.0, "params": [1.0, 1.0]}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = score(far, "distance_to_minimum", objective)
+    assert got == pytest.approx(math.hypot(1e200 - 1.0, -3e200 - 1.0), rel=1e-12)
+    assert score(at_minimum, "distance_to_minimum", objective) == 0.0
