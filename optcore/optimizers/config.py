@@ -64,20 +64,10 @@ class FrozenConfig(Mapping[str, Frozen]):
             value = value[part]
         return value
 
-    def replace(self, path: Path, value: Frozen) -> FrozenConfig:
-        """A copy with ``value`` at ``path``."""
-        head, *rest = path
-        if not rest:
-            return FrozenConfig({**self._fields, head: value})
-        inner = self._fields[head]
-        if not isinstance(inner, FrozenConfig):
-            raise KeyError(path)
-        return FrozenConfig({**self._fields, head: inner.replace(tuple(rest), value)})
-
     def blank(self, paths: Collection[Path], marker: str = TRACED) -> FrozenConfig:
         """The config with the values at ``paths`` replaced by ``marker``: its structure, the
-        same for every config that differs only in those values. Built in one pass: a
-        ``replace`` per path rebuilt (and rehashed) the whole config each time."""
+        same for every config that differs only in those values. Built in one pass, each
+        nested config once: rebuilding per path rehashed the whole config each time."""
         if not paths:
             return self
         below: dict[str, list[Path]] = {}

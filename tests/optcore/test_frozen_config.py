@@ -75,11 +75,16 @@ def test_leaf_types_are_part_of_the_value() -> None:
     assert freeze({"v": None}) == freeze({"v": None})
 
 
-def test_replace_and_fill() -> None:
+def test_blank_and_fill() -> None:
     frozen = freeze(resolved())
     path = ("inner", "hyperparameters", "learning_rate")
-    changed = frozen.replace(path, 0.2)
-    assert changed.at(path) == 0.2 and frozen.at(path) == 0.01  # the original is untouched
+    other = ("inner", "hyperparameters", "b1")
+    changed = frozen.blank([path, other], marker="x")
+    assert changed.at(path) == changed.at(other) == "x"
+    assert frozen.at(path) == 0.01 and frozen.at(other) != "x"  # the original is untouched
+    assert changed.at(("inner", "schedule")) == frozen.at(("inner", "schedule"))
+    with pytest.raises(KeyError):
+        frozen.blank([("optimizer", "name")])
     traced = jnp.asarray(0.3)
     filled = frozen.fill({path: traced})
     assert filled["inner"]["hyperparameters"]["learning_rate"] is traced
