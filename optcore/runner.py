@@ -114,9 +114,15 @@ def _spec_of(tree: PyTree) -> PyTree:
 class JobRunner:
     """Runs a parsed job: iterate ``chunks()`` for progress, then call ``result()``."""
 
-    def __init__(self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> None:
+    def __init__(
+        self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, exact: bool = True
+    ) -> None:
+        """``exact=False`` keeps the fast path's results when a run meets a non-finite
+        value (a tuning search: no stopping rules, and a diverged candidate's non-finite
+        final values already rule it out), so no exact program is compiled or run."""
         self.job = job
         self.chunk_seconds = chunk_seconds
+        self.exact = exact
         spec = job.spec
         self.dtype: type[np.floating[Any]] = np.float64 if spec.dtype == "float64" else np.float32
         stop = spec.stopping
@@ -244,7 +250,7 @@ class JobRunner:
         moved, records, needs_exact = g.compiled.fast(*args)
         # one transfer: the records are usually the ones kept
         host, exact = jax.device_get((records, needs_exact))
-        if exact:  # a run stops inside these blocks: redo them step by step
+        if exact and self.exact:  # a run stops inside these blocks: redo them step by step
             t_compile, ready = time.perf_counter(), g.compiled.exact_ready
             with counting(self.count):  # built here, or waited for (a background build)
                 program = g.compiled.exact()

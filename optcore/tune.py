@@ -315,7 +315,7 @@ class TunedRunner:
     ) -> Generator[Progress, None, None]:
         t0 = time.perf_counter()
         proposed = {t.run_index: t.search.propose() for t in live}
-        runner = JobRunner(search_job(self.job, proposed, steps), self.chunk_seconds)
+        runner = JobRunner(search_job(self.job, proposed, steps), self.chunk_seconds, exact=False)
         for p in runner.chunks():
             phase = p.phase if p.phase == "compiling" else "tuning"
             yield dataclasses.replace(

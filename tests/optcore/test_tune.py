@@ -75,6 +75,19 @@ def test_tuned_race_picks_the_exact_step_and_never_a_diverged_candidate():
     assert result["timing"]["search_ms"] > 0
 
 
+def test_a_search_never_compiles_the_exact_path_for_a_diverging_candidate():
+    # gd on x^2 + 3 y^2 (a structure no other test compiles) multiplies y by (1 - 6 lr):
+    # lr = 10 overflows within 200 steps. The search has no stopping rules, so the exact
+    # path, which would only place the divergence, is neither compiled nor run.
+    objective = {"expression": "x**2 + 3*y**2 + 0.25*x*y"}
+    tune = {"learning_rate": {"values": [0.01, 0.05, 10.0]}, "steps": 300}
+    result = optcore.run(_job(tune, steps=5, objective=objective))
+    section = result["runs"][0]["tuning"]
+    assert [c["score"] is None for c in section["candidates"]] == [False, False, True]
+    assert section["chosen"] == {"learning_rate": 0.05}
+    assert section["rounds"][0]["programs_compiled"] == 1  # the fast path alone
+
+
 def test_best_loss_and_distance_scores_and_all_diverged():
     tune = {"learning_rate": {"values": [1e-5, 1e-4]}, "score": "distance_to_minimum"}
     result = optcore.run(_job(tune, steps=50, objective={"name": "rosenbrock"}))
