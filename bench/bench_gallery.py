@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 import optcore
+from optcore.tune import distance_to_minima
 
 STEPS = 500
 METHOD = "refine"  # a coarse grid, then finer grids around the best, round by round
@@ -164,8 +165,7 @@ def main() -> None:
             lr_h, loss_h, dist_h = hyperopt_search(objective, name, args.evals)
             theirs = time.perf_counter() - t1
             theirs_s += theirs
-            final = run["final"]["params"]
-            dist_o = float(np.linalg.norm(np.subtract(final, minimum))) if final else math.inf
+            dist_o = distance_to_minima(run["final"]["params"], [minimum])
             lr_o = (run["tuning"]["chosen"] or {}).get("learning_rate", float("nan"))
             loss_o = run["final"]["loss"]
             loss_o = math.inf if loss_o is None else loss_o

@@ -8,12 +8,11 @@ publishes (optcore/optimizers/tuned_learning_rates.json).
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -21,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 import optcore  # noqa: E402
 from api import plots  # noqa: E402
 from optcore.optimizers.tuned import TUNED_FILE  # noqa: E402
+from optcore.tune import distance_to_minima  # noqa: E402
 
 GALLERY = ROOT / "examples" / "gallery.json"
 DOCS = ROOT / "docs"
@@ -28,10 +28,8 @@ PICTURES = DOCS / "gallery"
 
 
 def distance(run: dict[str, Any], minima: list[list[float]]) -> float | None:
-    final = run["final"]["params"]
-    if final is None:
-        return None
-    return min(float(np.linalg.norm(np.subtract(final, m))) for m in minima)
+    d = distance_to_minima(run["final"]["params"], minima)
+    return d if math.isfinite(d) else None
 
 
 def _fmt(value: float | None) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from . import optimizers, refine
 from .errors import SpecError, join_field
@@ -220,13 +219,20 @@ def search_job(job: Job, proposed: Mapping[int, Sequence[Candidate]], steps: int
     return dataclasses.replace(job, spec=spec, runs=runs, total_runs=len(runs))
 
 
-def _distance(d: NDArray[np.float64]) -> float:
-    """The Euclidean norm, scaled so that a far but finite point (1e200) has a finite
-    distance: a plain norm squares it to inf (and warns)."""
-    scale = float(np.max(np.abs(d), initial=0.0))
-    if scale == 0.0 or not math.isfinite(scale):
-        return scale
-    return scale * float(np.linalg.norm(d / scale))
+def distance_to_minima(point: Any, minima: Sequence[Sequence[float]]) -> float:
+    """The Euclidean distance from ``point`` to the nearest of ``minima``; inf when the point
+    is missing or not finite. The norm is scaled, so that a far but finite point (1e200) has
+    a finite distance: a plain norm squares it to inf (and warns)."""
+    if point is None:
+        return math.inf
+    x = np.asarray(point, np.float64)
+    best = math.inf
+    for m in minima:
+        d = x - np.asarray(m, np.float64)
+        scale = float(np.max(np.abs(d), initial=0.0))
+        if math.isfinite(scale):  # NaN or inf: no distance
+            best = min(best, scale * float(np.linalg.norm(d / scale)) if scale else 0.0)
+    return best
 
 
 def score(doc: Mapping[str, Any], how: str, objective: AnyObjective) -> float | None:
@@ -241,11 +247,9 @@ def score(doc: Mapping[str, Any], how: str, objective: AnyObjective) -> float | 
         losses = [x for x in (doc["best"]["loss"], final) if x is not None]
         value = min(losses) if losses else None
     else:
-        point = doc["final"]["params"]
-        if point is None or objective.minima is None:
+        if objective.minima is None:
             return None
-        x = np.asarray(point, np.float64)
-        value = min(_distance(x - np.asarray(m, np.float64)) for m in objective.minima)
+        value = distance_to_minima(doc["final"]["params"], objective.minima)
     return float(value) if value is not None and math.isfinite(value) else None
 
 
