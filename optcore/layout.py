@@ -17,6 +17,10 @@ BLOCK_STEPS = 256  # steps per block of a cheap objective (more when ``every`` i
 BLOCK_FLOPS = 5e7  # estimated work of one block of a network: a few ms here
 RECORD_VALUES = 1 << 22  # values one call's record buffers may hold (16 MiB of float32)
 MAX_BLOCKS_PER_CALL = 64
+# latency programs of a cheap objective and at most this many (bucketed) runs compile at -O0
+# (``Layout.compiler_options``)
+QUICK_COMPILE_RUNS = 64
+LATENCY_CALL_WORK = 1 << 16  # run-steps one call of a latency program covers at most
 
 
 def bucket(runs: int) -> int:
@@ -50,17 +54,40 @@ class Layout:
     records_per_block: int
     blocks_per_call: int
     runs: int  # bucketed
+    # LLVM's optimisation level with XLA's elemental emitters; None: XLA's defaults
+    opt_level: int | None = None
 
     @property
     def block_len(self) -> int:
         return self.stride * self.records_per_block
 
+    def compiler_options(self, platform: str) -> dict[str, str | bool] | None:
+        """XLA options for this program on ``platform``: XLA's defaults, except for a
+        latency program of a cheap objective on the CPU (a tuning search's, and its race's),
+        which waits for its compile more than for its run: XLA's elemental emitters with
+        LLVM at -O0 compile it in about 40 % of the default's time (fusion emitters, -O2)
+        and run it 2-4x slower. Not used for other programs: their results would then
+        differ by an ulp between run widths (a job alone and in a micro-batch), which the
+        defaults keep equal in the cases tests/e2e/test_batching.py checks."""
+        if self.opt_level is None or platform != "cpu":
+            return None
+        return {
+            "xla_cpu_use_fusion_emitters": False,
+            "xla_backend_optimization_level": str(self.opt_level),
+        }
 
-def layout(objective: AnyObjective, every: int, runs: int, snapshot_dim: int) -> Layout:
-    """Block and call sizes of a group of ``runs`` runs recording every ``every`` steps."""
+
+def layout(
+    objective: AnyObjective, every: int, runs: int, snapshot_dim: int, latency: bool = False
+) -> Layout:
+    """Block and call sizes of a group of ``runs`` runs recording every ``every`` steps.
+    ``latency``: a program for short jobs that compiles fast (a tuning search's rounds of
+    a few hundred steps): -O0, and record buffers of at most ``LATENCY_CALL_WORK``
+    run-steps a call, not the many blocks a long job's calls hold."""
     padded = bucket(runs)
     target = BLOCK_STEPS
-    if getattr(objective, "layers", None) is not None:
+    network = getattr(objective, "layers", None) is not None
+    if network:
         target = min(BLOCK_STEPS, _floor_pow2(BLOCK_FLOPS / (step_flops(objective) * padded)))
     if every <= target:
         stride, per_block = every, max(1, target // every)
@@ -68,4 +95,8 @@ def layout(objective: AnyObjective, every: int, runs: int, snapshot_dim: int) ->
         stride, per_block = max(d for d in range(1, target + 1) if every % d == 0), 1
     per_call = RECORD_VALUES / (padded * per_block * (snapshot_dim + 5))
     blocks = max(1, min(MAX_BLOCKS_PER_CALL, _floor_pow2(per_call)))
-    return Layout(stride, per_block, blocks, padded)
+    level = 0 if latency and not network and padded <= QUICK_COMPILE_RUNS else None
+    if latency:
+        needed = math.ceil(LATENCY_CALL_WORK / padded / (stride * per_block))
+        blocks = min(blocks, 1 << max(0, needed - 1).bit_length())
+    return Layout(stride, per_block, blocks, padded, level)

@@ -44,7 +44,7 @@ StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad no
 BlockOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
 BlockResult: TypeAlias = tuple[Carry[jax.Array], BlockOutputs, jax.Array]  # and its events
 Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Array], BlockResult]
-# a loop over blocks: the carry, record buffers ([K, B, R, ...] each), events so far
+# a loop over blocks: the carry, record buffers ([B, K * R, ...] each), events so far
 LoopState: TypeAlias = tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
@@ -83,6 +83,9 @@ class Program:
     stopping: tuple[bool, bool, bool]  # which of tolerance, grad_tolerance, target_loss apply
     # the carry's vmap axes, once known (the program's shapes are fixed)
     _axes: list[Carry[int]] = field(default_factory=list, compare=False, repr=False)
+    _jitted: list[Callable[..., tuple[jax.Array, PyTree]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     @property
     def record_params(self) -> bool:
@@ -197,30 +200,27 @@ class Program:
         n: jax.Array,
         block: Block,
     ) -> tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]:
-        """Blocks in a loop of traced length; their records land in [K, B, R, ...] buffers
-        (slots not run stay zero, so invalid) returned as [B, K * R, ...]. The loops run
+        """Blocks in a loop of traced length; block i's records land at [:, i * R:] of
+        [B, K * R, ...] buffers (slots not run stay zero, so invalid). The loops run
         over all runs at once and only the steps are vmapped: a vmapped loop lowers to more
         code (and compiles slower) than a loop of vmapped steps."""
-        k = self.blocks_per_call
+        r = self.records_per_block
         buffers = tuple(
-            jnp.zeros((k, *s.shape), s.dtype) for s in self._block_outputs(carry.params)
+            jnp.zeros((s.shape[0], self.blocks_per_call * r, *s.shape[2:]), s.dtype)
+            for s in self._block_outputs(carry.params)
         )
         events = jnp.zeros(carry.step.shape, bool)
 
         def body(i: jax.Array, state: LoopState) -> LoopState:
             c, bufs, ev = state
             c, out, e = block(c, values, limits, t0 + i * self.block_len)
-            bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, o, i, 0) for b, o in zip(bufs, out))
+            bufs = tuple(
+                jax.lax.dynamic_update_slice_in_dim(b, o, i * r, 1) for b, o in zip(bufs, out)
+            )
             return c, bufs, ev | e
 
         count = self.blocks_to_run(limits, t0, n)
-        carry, buffers, events = jax.lax.fori_loop(0, count, body, (carry, buffers, events))
-
-        def runs_first(a: jax.Array) -> jax.Array:  # [K, B, R, ...] -> [B, K * R, ...]
-            a = jnp.moveaxis(a, 1, 0)
-            return a.reshape(a.shape[0], a.shape[1] * a.shape[2], *a.shape[3:])
-
-        return carry, tuple(runs_first(b) for b in buffers), events
+        return cast(LoopState, jax.lax.fori_loop(0, count, body, (carry, buffers, events)))
 
     def _block_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
         """Shapes of a block's records, [B, R, ...] each (loss, grad norm, live, held-out
@@ -301,12 +301,22 @@ class Program:
 
     def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         """(params, data key, step) -> loss, gradient; a network's batches come from the key
-        and the step, a noisy objective's draws too."""
+        and the step, a noisy objective's draws too. One jitted function per program, so
+        that its uses (a step, a record's first step) trace and lower it once."""
+        if self._jitted:
+            return self._jitted[0]
         objective = self.objective
         value_and_grad = jax.value_and_grad(objective.loss)
-        if objective.stochastic:
-            return lambda x, key, t: value_and_grad(x, jax.random.fold_in(key, 1), t)
-        return lambda x, key, t: value_and_grad(x)
+
+        def loss_and_grad(x: PyTree, key: jax.Array, t: jax.Array) -> tuple[jax.Array, PyTree]:
+            if objective.stochastic:
+                return cast(
+                    tuple[jax.Array, PyTree], value_and_grad(x, jax.random.fold_in(key, 1), t)
+                )
+            return cast(tuple[jax.Array, PyTree], value_and_grad(x))
+
+        self._jitted.append(jax.jit(loss_and_grad))
+        return self._jitted[0]
 
     def _steps_in_block(self, limits: Limits[jax.Array], t_block: jax.Array) -> jax.Array:
         """Steps a block from step ``t_block`` takes: all, or those left before the limit."""

@@ -11,9 +11,10 @@ limit raised between yields therefore lands within about a chunk in every phase.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Generator, Hashable, Iterator
+from collections.abc import Generator, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -28,6 +29,7 @@ from .carry import RUNNING, Carry, Limits, Records
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs
 from .layout import Layout, layout
+from .optimizers.config import FrozenConfig
 from .program import Program
 from .spec import Job
 from .trees import PyTree
@@ -44,6 +46,16 @@ Scalar = TypeVar("Scalar", bound=np.generic)
 HostArray: TypeAlias = NDArray[Any]  # on the host, in the job's dtype (or int32, uint32)
 # a group's program inputs: ((shared [S], varying [B, V]) values, starts [B, d], keys [B, 2])
 Inputs: TypeAlias = tuple[tuple[HostArray, HostArray], HostArray, NDArray[np.uint32]]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A group's program shape, for another job to run in: the bucketed run count, which
+    traced values vary, and whether it is a latency program (``layout``)."""
+
+    runs: int
+    varying: tuple[bool, ...]
+    latency: bool
 
 
 @dataclass
@@ -115,11 +127,23 @@ class JobRunner:
     """Runs a parsed job: iterate ``chunks()`` for progress, then call ``result()``."""
 
     def __init__(
-        self, job: Job, chunk_seconds: float = DEFAULT_CHUNK_SECONDS, exact: bool = True
+        self,
+        job: Job,
+        chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+        exact: bool = True,
+        fit: Mapping[FrozenConfig, Fit] | None = None,
+        latency: bool = False,
     ) -> None:
         """``exact=False`` keeps the fast path's results when a run meets a non-finite
         value (a tuning search: no stopping rules, and a diverged candidate's non-finite
-        final values already rule it out), so no exact program is compiled or run."""
+        final values already rule it out), so no exact program is compiled or run.
+        ``fit``: program shapes to reuse, per group structure (another runner's
+        ``shapes()``): a group with that structure is padded to at least that run count and
+        passes those values as varying, so that it runs in that program (a tuned run's race
+        in the program its search compiled) instead of compiling a narrower one.
+        ``latency``: programs that compile fast and run slower (``layout``), for short
+        jobs such as a tuning search's rounds."""
+        self.latency = latency
         self.job = job
         self.chunk_seconds = chunk_seconds
         self.exact = exact
@@ -135,17 +159,32 @@ class JobRunner:
         self.timing: dict[str, float] = {"compile_ms": 0.0, "run_ms": 0.0}
         self.count = CompileCount()
         self.exact_calls = 0  # calls redone on the exact path
-        self.groups = [self._group_run(g) for g in group_runs(job.runs)]
+        self.groups = [self._fitted(g, fit or {}) for g in group_runs(job.runs)]
         self.landscape: dict[str, Any] | None = None
         self._runs: AssembledRuns | None = None
         self._ran = False  # chunks() has ended
 
     # -- setting up -----------------------------------------------------------------------
 
-    def _group_run(self, group: Group) -> GroupRun:
+    def shapes(self) -> dict[FrozenConfig, Fit]:
+        """Each group's program shape, for another runner's ``fit``."""
+        return {
+            g.group.template: Fit(g.layout.runs, g.group.varying, self.latency) for g in self.groups
+        }
+
+    def _fitted(self, group: Group, fit: Mapping[FrozenConfig, Fit]) -> GroupRun:
+        """The group's run, in the program shape ``fit`` gives its structure, if any."""
+        shape = fit.get(group.template)
+        if shape is None or len(shape.varying) != len(group.varying):
+            return self._group_run(group, len(group.members), self.latency)
+        varying = tuple(a or b for a, b in zip(group.varying, shape.varying, strict=True))
+        runs = max(len(group.members), shape.runs)
+        return self._group_run(dataclasses.replace(group, varying=varying), runs, shape.latency)
+
+    def _group_run(self, group: Group, lanes: int, latency: bool) -> GroupRun:
         job, dt = self.job, self.dtype
         snap_dim = 0 if job.snapshot == "none" else job.objective.dim
-        shape = layout(job.objective, self.every, len(group.members), snap_dim)
+        shape = layout(job.objective, self.every, lanes, snap_dim, latency)
         runs = [job.runs[i] for i in group.members]
         table = np.array(group.values, dtype=np.float64).reshape(len(runs), len(group.paths))
         varies = np.asarray(group.varying, bool)
@@ -188,17 +227,18 @@ class JobRunner:
     def _build(self, g: GroupRun) -> Entry:
         p, limits = g.program, self._limits()
         x64 = self.dtype == np.float64
+        options = g.layout.compiler_options(jax.default_backend())
         with jax.enable_x64(x64):
             values, starts, keys = _spec_of(g.inputs)
             carry = jax.eval_shape(p.init, values, starts, keys)
             scalar = jax.ShapeDtypeStruct((), np.int32)
             fresh = jax.ShapeDtypeStruct((), np.bool_)
             args = (carry, values, _spec_of(limits), scalar, scalar, fresh, (starts, keys))
-            fast = jax.jit(p.fast).lower(*args).compile()
+            fast = jax.jit(p.fast).lower(*args).compile(options)
 
         def exact() -> Compiled:
             with jax.enable_x64(x64):
-                return jax.jit(p.exact).lower(*args).compile()
+                return jax.jit(p.exact).lower(*args).compile(options)
 
         return Entry(carry, fast, exact)
 

@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 
 from . import optimizers, refine
+from .carry import VECTOR
 from .errors import SpecError, join_field
 from .objectives import AnyObjective
+from .optimizers.config import FrozenConfig
 from .refine import Candidate, Refinement
-from .runner import DEFAULT_CHUNK_SECONDS, JobRunner, Progress
+from .runner import DEFAULT_CHUNK_SECONDS, Fit, JobRunner, Progress
 from .spec import Distribution, Job, JobSpec, RecordSpec, StoppingSpec, TuneSpec
 from .sweeps import PlannedRun
 
 MAX_SEARCH_RUNS = 65_536  # candidates of all tuned runs of one job together
+SEARCH_RECORD_VALUES = 1 << 22  # values a search round records at most (16 MiB of float32)
 # refine: one round per ROUND_SIZE candidates, at most MAX_ROUNDS; rounds of (nearly) equal
 # size, so every round runs the same compiled program
 ROUND_SIZE, MAX_ROUNDS = 20, 10
@@ -199,11 +202,21 @@ def _with_values(run: PlannedRun, values: Mapping[str, float], label: str) -> Pl
     return dataclasses.replace(run, config=config, label=label)
 
 
+def search_every(job: Job, candidates: int, steps: int) -> int:
+    """How often a search round records: as the job does, so that a tuned run's race runs in
+    the program its search compiled (``JobRunner(fit=...)``); the first and last step only
+    when that would be more than ``SEARCH_RECORD_VALUES`` values."""
+    every = job.spec.record.every
+    snapshot = job.objective.dim if job.snapshot == VECTOR else 0
+    if every > steps or (steps // every + 2) * candidates * (snapshot + 5) > SEARCH_RECORD_VALUES:
+        return steps
+    return every
+
+
 def search_job(job: Job, proposed: Mapping[int, Sequence[Candidate]], steps: int) -> Job:
     """The derived job whose runs are the candidates ``proposed`` for each tuned run (by
-    index), all of ``steps`` steps: no stopping rule, no landscape, records of the first and
-    last step only, so only the search itself is computed (in time-sized chunks a caller can
-    cancel between)."""
+    index), all of ``steps`` steps: no stopping rule and no landscape, so only the search
+    itself is computed (in time-sized chunks a caller can cancel between)."""
     runs = [
         _with_values(job.runs[index], values, f"{index}:{c}")
         for index, found in proposed.items()
@@ -212,7 +225,7 @@ def search_job(job: Job, proposed: Mapping[int, Sequence[Candidate]], steps: int
     spec = job.spec.model_copy(
         update={
             "steps": steps,
-            "record": RecordSpec(every=steps),
+            "record": RecordSpec(every=search_every(job, len(runs), steps)),
             "stopping": StoppingSpec(),
         }
     )
@@ -291,6 +304,7 @@ class TunedRunner:
         self.rounds: list[Round] = []
         self.chosen: dict[int, int | None] = {}
         self.race: JobRunner | None = None
+        self.fit: dict[FrozenConfig, Fit] = {}  # the search's program shapes, for the race
 
     @property
     def search_ms(self) -> float:
@@ -310,7 +324,7 @@ class TunedRunner:
         for t in self.tunings:
             self.chosen[t.run_index] = choose(t.search.candidates, t.search.all_scores)
         self.phase = "race"
-        self.race = JobRunner(self._race_job(), self.chunk_seconds)
+        self.race = JobRunner(self._race_job(), self.chunk_seconds, fit=self.fit)
         for p in self.race.chunks():
             yield dataclasses.replace(p, steps_done=done + p.steps_done, steps_total=total)
 
@@ -319,12 +333,14 @@ class TunedRunner:
     ) -> Generator[Progress, None, None]:
         t0 = time.perf_counter()
         proposed = {t.run_index: t.search.propose() for t in live}
-        runner = JobRunner(search_job(self.job, proposed, steps), self.chunk_seconds, exact=False)
+        job = search_job(self.job, proposed, steps)
+        runner = JobRunner(job, self.chunk_seconds, exact=False, latency=True)
         for p in runner.chunks():
             phase = p.phase if p.phase == "compiling" else "tuning"
             yield dataclasses.replace(
                 p, steps_done=done + p.steps_done, steps_total=total, phase=phase
             )
+        self.fit.update(runner.shapes())
         docs = iter(runner.result()["runs"])
         for t in live:
             found = proposed[t.run_index]

@@ -89,11 +89,18 @@ def test_padded_lanes_change_nothing_and_are_dropped():
     assert padded.groups[0].layout.runs == 8
     runs = padded.run()["runs"]
     assert len(runs) == 5
-    full = optcore.run(sweep(8))["runs"]  # the sweep of 8 holds other rates...
+    # the same five runs unpadded: three more real runs fill the lanes the padding took
+    rates = [r["hyperparameters"]["learning_rate"] for r in runs] + [0.2, 0.3, 0.4]
+    full = optcore.run(
+        {**sweep(8), "runs": [{"optimizer": "adam", "sweep": {"learning_rate": rates}}]}
+    )
+    for a, b in zip(runs, full["runs"][:5], strict=True):
+        np.testing.assert_array_equal(a["loss"], b["loss"])
+        np.testing.assert_array_equal(a["trajectory"], b["trajectory"])
     alone = optcore.run({**sweep(1), "runs": [{"optimizer": "adam", **_rate(runs[3])}]})
     np.testing.assert_array_equal(runs[3]["loss"], alone["runs"][0]["loss"])
     np.testing.assert_array_equal(runs[3]["trajectory"], alone["runs"][0]["trajectory"])
-    assert runs[0]["loss"].shape == full[0]["loss"].shape == (51,)
+    assert runs[0]["loss"].shape == full["runs"][0]["loss"].shape == (51,)
 
 
 def _rate(run: dict) -> dict:

@@ -159,3 +159,27 @@ def test_a_far_but_finite_final_point_has_a_finite_distance():
         got = score(far, "distance_to_minimum", objective)
     assert got == pytest.approx(math.hypot(1e200 - 1.0, -3e200 - 1.0), rel=1e-12)
     assert score(at_minimum, "distance_to_minimum", objective) == 0.0
+
+
+def test_a_race_runs_in_its_search_program_and_repeats_its_winner_exactly():
+    # A Rastrigin-like surface, whose end point is chaotic in the learning rate (an ulp of
+    # difference can end a run in another basin), and a structure no other test compiles. The
+    # job records and runs as its search does, so the race runs in the search's program: it
+    # compiles nothing, and the tuned run ends exactly where its candidate ended in the search.
+    objective = {"expression": "20 + x**2 - 10*cos(2*pi*x) + y**2 - 10*cos(2*pi*y) + 0.01*y"}
+    tune = {"learning_rate": {"log_uniform": [1e-4, 1.0]}, "candidates": 40, "score": "final_loss"}
+    job = {
+        "objective": objective,
+        "runs": [{"optimizer": "adam", "tune": tune}],
+        "init": {"point": [-2.0, 3.5]},
+        "steps": 200,
+        "dtype": "float64",
+    }
+    result = optcore.run(job)
+    tuned = result["runs"][0]
+    section = tuned["tuning"]
+    assert result["timing"]["search_programs_compiled"] >= 1
+    assert result["timing"]["programs_compiled"] == 0  # the race: 1 on a one-lane program
+    won = [c for c in section["candidates"] if c["values"] == section["chosen"]]
+    assert tuned["final"]["loss"] == won[0]["score"]  # bit for bit
+    assert len(tuned["loss"]) == 201 and tuned["steps"] == 200

@@ -1,0 +1,46 @@
+"""Program layouts: buckets of runs, and the compile options each kind of program gets."""
+
+from __future__ import annotations
+
+from optcore import objectives
+from optcore.layout import LATENCY_CALL_WORK, QUICK_COMPILE_RUNS, layout
+from optcore.spec import parse_job
+
+ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
+
+
+def test_only_a_latency_program_of_a_cheap_objective_leaves_the_defaults_on_the_cpu():
+    rosenbrock = objectives.get("rosenbrock")
+    usual = layout(rosenbrock, 10, 6, 2)
+    assert usual.runs == 8 and usual.compiler_options("cpu") is None
+    quick = layout(rosenbrock, 10, QUICK_COMPILE_RUNS, 2, latency=True)
+    assert quick.compiler_options("cpu") == {**ELEMENTAL, "xla_backend_optimization_level": "0"}
+    assert quick.compiler_options("gpu") is None  # XLA's defaults there
+    wide = layout(rosenbrock, 10, QUICK_COMPILE_RUNS + 1, 2, latency=True)
+    assert wide.runs == 128 and wide.compiler_options("cpu") is None
+
+
+def test_a_latency_program_compiles_at_o0_with_record_buffers_for_a_short_job():
+    rosenbrock = objectives.get("rosenbrock")
+    usual = layout(rosenbrock, 1, 20, 2)
+    quick = layout(rosenbrock, 1, 20, 2, latency=True)
+    assert quick.compiler_options("cpu") == {**ELEMENTAL, "xla_backend_optimization_level": "0"}
+    assert (quick.stride, quick.records_per_block) == (usual.stride, usual.records_per_block)
+    covered = quick.blocks_per_call * quick.block_len * quick.runs
+    assert (
+        LATENCY_CALL_WORK
+        <= covered
+        < 2 * LATENCY_CALL_WORK
+        < usual.blocks_per_call * usual.block_len * usual.runs
+    )
+
+
+def test_a_network_keeps_the_default_options_even_for_latency():
+    job = parse_job(
+        {
+            "objective": {"name": "sine_regression", "params": {"hidden": [8]}},
+            "runs": [{"optimizer": "adam"}],
+            "steps": 10,
+        }
+    )
+    assert layout(job.objective, 1, 1, 0, latency=True).compiler_options("cpu") is None
