@@ -20,7 +20,7 @@ MAX_BLOCKS_PER_CALL = 64
 # latency programs of a cheap objective and at most this many (bucketed) runs compile at -O0
 # (``Layout.compiler_options``)
 QUICK_COMPILE_RUNS = 64
-LATENCY_CALL_WORK = 1 << 16  # run-steps one call of a latency program covers at most
+LATENCY_CALL_WORK = 1 << 13  # run-steps a call of a latency program covers (at least)
 
 
 def bucket(runs: int) -> int:
@@ -82,7 +82,7 @@ def layout(
 ) -> Layout:
     """Block and call sizes of a group of ``runs`` runs recording every ``every`` steps.
     ``latency``: a program for short jobs that compiles fast (a tuning search's rounds of
-    a few hundred steps): -O0, and record buffers of at most ``LATENCY_CALL_WORK``
+    a few hundred steps): -O0, and record buffers of about ``LATENCY_CALL_WORK``
     run-steps a call, not the many blocks a long job's calls hold."""
     padded = bucket(runs)
     target = BLOCK_STEPS

@@ -340,7 +340,8 @@ class TunedRunner:
             yield dataclasses.replace(
                 p, steps_done=done + p.steps_done, steps_total=total, phase=phase
             )
-        self.fit.update(runner.shapes())
+        if _races_alike(self.job, job):
+            self.fit.update(runner.shapes())
         docs = iter(runner.result()["runs"])
         for t in live:
             found = proposed[t.run_index]
@@ -411,6 +412,20 @@ class TunedRunner:
             "note": _note(t.search, winner),
             "search_ms": round(self.search_ms, 3),
         }
+
+
+def _races_alike(job: Job, search: Job) -> bool:
+    """The race of ``job`` can run in ``search``'s programs: the same steps, records and
+    (no) stopping rules. Otherwise the race compiles its own programs, at its own width and
+    with the defaults: a long race in a padded latency program would run several times
+    slower."""
+    own, other = job.spec, search.spec
+    return (
+        own.steps == other.steps
+        and own.record.every == other.record.every
+        and own.stopping == other.stopping
+        and job.snapshot == search.snapshot
+    )
 
 
 def _note(search: Refinement, winner: int | None) -> str | None:

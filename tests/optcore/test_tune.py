@@ -183,3 +183,24 @@ def test_a_race_runs_in_its_search_program_and_repeats_its_winner_exactly():
     won = [c for c in section["candidates"] if c["values"] == section["chosen"]]
     assert tuned["final"]["loss"] == won[0]["score"]  # bit for bit
     assert len(tuned["loss"]) == 201 and tuned["steps"] == 200
+
+
+def test_a_race_unlike_its_search_compiles_its_own_narrow_program():
+    # The race runs 400 steps, the search 50: the race is not padded to the search's width,
+    # nor compiled as a latency program (which would run a long race several times slower).
+    objective = {"expression": "x**2 + 2*y**2 + 0.3*x*y + 0.02*x"}
+    tune = {"learning_rate": {"log_uniform": [1e-3, 0.3]}, "candidates": 20, "steps": 50}
+    job = parse_job(
+        {
+            "objective": objective,
+            "runs": [{"optimizer": "adam", "tune": tune}],
+            "init": {"point": [1.0, -1.0]},
+            "steps": 400,
+        }
+    )
+    runner = TunedRunner(job)
+    result = runner.run()
+    assert result["timing"]["programs_compiled"] == 1
+    assert runner.fit == {}
+    (race_group,) = runner.race.groups
+    assert race_group.layout.runs == 1 and race_group.layout.opt_level is None
