@@ -19,7 +19,7 @@ RECORD_VALUES = 1 << 22  # values one call's record buffers may hold (16 MiB of 
 MAX_BLOCKS_PER_CALL = 64
 # latency programs of a cheap objective and at most this many (bucketed) runs compile at -O0
 # (``Layout.compiler_options``)
-QUICK_COMPILE_RUNS = 64
+LATENCY_MAX_RUNS = 64
 LATENCY_CALL_WORK = 1 << 13  # run-steps a call of a latency program covers (at least)
 
 
@@ -95,7 +95,7 @@ def layout(
         stride, per_block = max(d for d in range(1, target + 1) if every % d == 0), 1
     per_call = RECORD_VALUES / (padded * per_block * (snapshot_dim + 5))
     blocks = max(1, min(MAX_BLOCKS_PER_CALL, _floor_pow2(per_call)))
-    level = 0 if latency and not network and padded <= QUICK_COMPILE_RUNS else None
+    level = 0 if latency and not network and padded <= LATENCY_MAX_RUNS else None
     if latency:
         needed = math.ceil(LATENCY_CALL_WORK / padded / (stride * per_block))
         blocks = min(blocks, 1 << max(0, needed - 1).bit_length())

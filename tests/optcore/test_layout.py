@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from optcore import objectives
-from optcore.layout import LATENCY_CALL_WORK, QUICK_COMPILE_RUNS, layout
+from optcore.layout import LATENCY_CALL_WORK, LATENCY_MAX_RUNS, layout
 from optcore.spec import parse_job
 
 ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
@@ -13,10 +13,10 @@ def test_only_a_latency_program_of_a_cheap_objective_leaves_the_defaults_on_the_
     rosenbrock = objectives.get("rosenbrock")
     usual = layout(rosenbrock, 10, 6, 2)
     assert usual.runs == 8 and usual.compiler_options("cpu") is None
-    quick = layout(rosenbrock, 10, QUICK_COMPILE_RUNS, 2, latency=True)
+    quick = layout(rosenbrock, 10, LATENCY_MAX_RUNS, 2, latency=True)
     assert quick.compiler_options("cpu") == {**ELEMENTAL, "xla_backend_optimization_level": "0"}
     assert quick.compiler_options("gpu") is None  # XLA's defaults there
-    wide = layout(rosenbrock, 10, QUICK_COMPILE_RUNS + 1, 2, latency=True)
+    wide = layout(rosenbrock, 10, LATENCY_MAX_RUNS + 1, 2, latency=True)
     assert wide.runs == 128 and wide.compiler_options("cpu") is None
 
 
