@@ -174,8 +174,8 @@ class JobRunner:
 
     def _fitted(self, group: Group, fit: Mapping[FrozenConfig, Fit]) -> GroupRun:
         """The group's run, in the program shape ``fit`` gives its structure, if any."""
-        shape = fit.get(group.template)
-        if shape is None or len(shape.varying) != len(group.varying):
+        shape = fit.get(group.template)  # a template fixes the paths, so the lengths agree
+        if shape is None:
             return self._group_run(group, len(group.members), self.latency)
         varying = tuple(a or b for a, b in zip(group.varying, shape.varying, strict=True))
         runs = max(len(group.members), shape.runs)
