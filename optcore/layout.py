@@ -21,6 +21,9 @@ MAX_BLOCKS_PER_CALL = 64
 # (``Layout.compiler_options``)
 LATENCY_MAX_RUNS = 64
 LATENCY_CALL_WORK = 1 << 13  # run-steps a call of a latency program covers (at least)
+# XLA's CPU preset for the other programs of a cheap objective: it computes a step's gradient
+# once where the default fuses a copy of it into each consumer (the moments, the params)
+CHEAP_PRESET = {"xla_cpu_opt_preset": "CPU_OPT_PRESET_FAST_COMPILE"}
 
 
 def bucket(runs: int) -> int:
@@ -56,25 +59,31 @@ class Layout:
     runs: int  # bucketed
     # LLVM's optimisation level with XLA's elemental emitters; None: XLA's defaults
     opt_level: int | None = None
+    cheap: bool = False  # the objective is cheap (not a network): ``CHEAP_PRESET`` applies
 
     @property
     def block_len(self) -> int:
         return self.stride * self.records_per_block
 
     def compiler_options(self, platform: str) -> dict[str, str | bool] | None:
-        """XLA options for this program on ``platform``: XLA's defaults, except for a
-        latency program of a cheap objective on the CPU (a tuning search's, and its race's),
-        which waits for its compile more than for its run: XLA's elemental emitters with
-        LLVM at -O0 compile it in about 40 % of the default's time (fusion emitters, -O2)
-        and run it 2-4x slower. Not used for other programs: their results would then
-        differ by an ulp between run widths (a job alone and in a micro-batch), which the
-        defaults keep equal in the cases tests/e2e/test_batching.py checks."""
-        if self.opt_level is None or platform != "cpu":
+        """XLA options for this program on ``platform``; XLA's defaults except on the CPU:
+        - a latency program of a cheap objective (a tuning search's, and its race's) waits
+          for its compile more than for its run: XLA's elemental emitters with LLVM at -O0
+          compile it in about 40 % of the default's time and run it 2-4x slower;
+        - other programs of a cheap objective get ``CHEAP_PRESET``: XLA's default fusion
+          recomputes the objective's gradient in every fusion that reads it (three times a
+          step for Adam), which at hundreds of runs costs more than the step's own work. The
+          preset's fusions compute it once: Adam on Rosenbrock runs 20-35 % faster at 256
+          to 4,096 runs, for about 10 % more compile time (docs/performance.md).
+        A network's programs keep the defaults (the preset was slower at 64 runs there)."""
+        if platform != "cpu":
             return None
-        return {
-            "xla_cpu_use_fusion_emitters": False,
-            "xla_backend_optimization_level": str(self.opt_level),
-        }
+        if self.opt_level is not None:
+            return {
+                "xla_cpu_use_fusion_emitters": False,
+                "xla_backend_optimization_level": str(self.opt_level),
+            }
+        return dict(CHEAP_PRESET) if self.cheap else None
 
 
 def layout(
@@ -99,4 +108,4 @@ def layout(
     if latency:
         needed = math.ceil(LATENCY_CALL_WORK / padded / (stride * per_block))
         blocks = min(blocks, 1 << max(0, needed - 1).bit_length())
-    return Layout(stride, per_block, blocks, padded, level)
+    return Layout(stride, per_block, blocks, padded, level, cheap=not network)

@@ -51,8 +51,11 @@ def test_a_reordered_job_gives_each_run_the_same_result(figure1):
     again = optcore.run({**FIGURE1, "runs": FIGURE1["runs"][::-1]})
     for a, b in zip(figure1["runs"], again["runs"][::-1], strict=True):
         assert (a["label"], a["status"], a["steps"]) == (b["label"], b["status"], b["steps"])
-        # the exact path (redone over a call's blocks) may differ from the fast one by an ulp
-        np.testing.assert_allclose(a["trajectory"], b["trajectory"], rtol=1e-6)
+        # the calls differ (the first job's first call is one block, to time it), so a call
+        # redone on the exact path covers other steps; the exact and fast paths are two XLA
+        # programs and may round a step differently (by an ulp; Nesterov's first records
+        # on Rosenbrock then differ by 4e-6 relative)
+        np.testing.assert_allclose(a["trajectory"], b["trajectory"], rtol=1e-5)
 
 
 def sweep(n: int) -> dict:

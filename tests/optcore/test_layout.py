@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from optcore import objectives
-from optcore.layout import LATENCY_CALL_WORK, LATENCY_MAX_RUNS, layout
+from optcore.layout import CHEAP_PRESET, LATENCY_CALL_WORK, LATENCY_MAX_RUNS, layout
 from optcore.spec import parse_job
 
 ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
 
 
-def test_only_a_latency_program_of_a_cheap_objective_leaves_the_defaults_on_the_cpu():
+def test_a_cheap_objective_gets_the_cpu_preset_and_its_latency_programs_o0():
     rosenbrock = objectives.get("rosenbrock")
     usual = layout(rosenbrock, 10, 6, 2)
-    assert usual.runs == 8 and usual.compiler_options("cpu") is None
+    assert usual.runs == 8 and usual.compiler_options("cpu") == CHEAP_PRESET
+    assert usual.compiler_options("gpu") is None
     quick = layout(rosenbrock, 10, LATENCY_MAX_RUNS, 2, latency=True)
     assert quick.compiler_options("cpu") == {**ELEMENTAL, "xla_backend_optimization_level": "0"}
     assert quick.compiler_options("gpu") is None  # XLA's defaults there
     wide = layout(rosenbrock, 10, LATENCY_MAX_RUNS + 1, 2, latency=True)
-    assert wide.runs == 128 and wide.compiler_options("cpu") is None
+    assert wide.runs == 128 and wide.compiler_options("cpu") == CHEAP_PRESET
 
 
 def test_a_latency_program_compiles_at_o0_with_record_buffers_for_a_short_job():
@@ -35,7 +36,7 @@ def test_a_latency_program_compiles_at_o0_with_record_buffers_for_a_short_job():
     )
 
 
-def test_a_network_keeps_the_default_options_even_for_latency():
+def test_a_network_keeps_the_default_options_even_for_latency():  # preset: slower there
     job = parse_job(
         {
             "objective": {"name": "sine_regression", "params": {"hidden": [8]}},
@@ -44,3 +45,4 @@ def test_a_network_keeps_the_default_options_even_for_latency():
         }
     )
     assert layout(job.objective, 1, 1, 0, latency=True).compiler_options("cpu") is None
+    assert layout(job.objective, 1, 64, 0).compiler_options("cpu") is None
