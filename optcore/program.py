@@ -1,14 +1,16 @@
-"""The compiled program of one group: a loop over fixed-length blocks of steps.
+"""The compiled program of one group: a call runs up to ``blocks_per_call`` fixed-length blocks.
 
-One call runs ``n`` blocks (a traced count, at most ``blocks_per_call``) from step ``t0``;
-the step limit is traced too, and the loops inside a block have traced trip counts, so jobs
-of any length share the program and no step is ever masked. A call runs first on a fast
-path: plain steps, like a hand-written ``lax.scan``, that only note whether something
-happened (a non-finite value, a stopping rule met). Only when that is so for a run still
-going does the runner run the call again on the exact path, which checks every step and
-freezes a run at the step it stops. Stopping is therefore exact while the common case costs
-what a bare scan costs: a data-dependent ``where`` on every carried value, or on a step's
-outputs, costs as much as the step itself at a few hundred runs.
+One call runs ``n`` blocks (a traced count) from step ``t0`` as one loop over its records
+(``stride`` steps each, the last ones fewer at the step limit); the step limit is traced too
+and the loops have traced trip counts, so jobs of any length share the program and no step
+is ever masked. One loop, not a loop of blocks of records: every loop level adds XLA kernels
+(its buffers, its counters, its copies), which cost compile time and a fixed time per call.
+A call runs first on a fast path: plain steps, like a hand-written ``lax.scan``, that only
+note whether something happened (a non-finite value, a stopping rule met). Only when that is
+so for a run still going does the runner run the call again on the exact path, which checks
+every step and freezes a run at the step it stops. Stopping is therefore exact while the
+common case costs what a bare scan costs: a data-dependent ``where`` on every carried value,
+or on a step's outputs, costs as much as the step itself at a few hundred runs.
 """
 
 from __future__ import annotations
@@ -40,12 +42,11 @@ from .trees import PyTree, Values
 
 State = TypeVar("State")  # what a block's steps carry
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
-# per record of a block: loss, grad norm, live, held-out loss, params snapshot
+# per record of a call: loss, grad norm, live, held-out loss, params snapshot
 BlockOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
 BlockResult: TypeAlias = tuple[Carry[jax.Array], BlockOutputs, jax.Array]  # and its events
-Block: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Array], BlockResult]
-# a loop over blocks: the carry, record buffers ([B, K * R, ...] each), events so far
-LoopState: TypeAlias = tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]
+# a call's path (fast or exact): the carry, values, limits and steps to take -> its result
+Path: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Array], BlockResult]
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
 
@@ -137,10 +138,10 @@ class Program:
             values, starts, keys
         )
 
-    def blocks_to_run(self, limits: Limits[jax.Array], t0: jax.Array, n: jax.Array) -> jax.Array:
-        """Blocks a call from step ``t0`` runs: ``n``, or fewer when the limit comes first."""
-        left = jnp.maximum(limits.steps - t0, 0)
-        return jnp.minimum(n, (left + self.block_len - 1) // self.block_len)
+    def steps_to_take(self, limits: Limits[jax.Array], t0: jax.Array, n: jax.Array) -> jax.Array:
+        """Steps a call of ``n`` blocks from step ``t0`` takes: all, or those left before the
+        limit."""
+        return jnp.minimum(n * self.block_len, jnp.maximum(limits.steps - t0, 0))
 
     def start(
         self, carry: Carry[jax.Array], values: Values, fresh: jax.Array, starts: Starts
@@ -168,7 +169,8 @@ class Program:
         carry = self.start(carry, values, fresh, starts)
         axes = self.carry_axes(values, carry.params)
         active = (carry.status == RUNNING) & (carry.step < limits.steps)
-        moved, out, events = self._loop(carry, values, limits, t0, n, self._fast_block)
+        taken = self.steps_to_take(limits, t0, n)
+        moved, out, events = self._fast_path(carry, values, limits, taken)
         needs_exact = jnp.any(active & events)
         moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
         loss, gnorm, live, held, xs = out
@@ -187,49 +189,18 @@ class Program:
     ) -> tuple[Carry[jax.Array], Records[jax.Array]]:
         """The exact path over the same blocks, from the same carry."""
         carry = self.start(carry, values, fresh, starts)
-        carry, out, _ = self._loop(carry, values, limits, t0, n, self._exact_block)
+        carry, out, _ = self._exact_path(carry, values, limits, self.steps_to_take(limits, t0, n))
         loss, gnorm, valid, held, xs = out
         return carry, self._records(carry, loss, gnorm, valid, xs, held)
 
-    def _loop(
-        self,
-        carry: Carry[jax.Array],
-        values: Values,
-        limits: Limits[jax.Array],
-        t0: jax.Array,
-        n: jax.Array,
-        block: Block,
-    ) -> tuple[Carry[jax.Array], tuple[jax.Array, ...], jax.Array]:
-        """Blocks in a loop of traced length; block i's records land at [:, i * R:] of
-        [B, K * R, ...] buffers (slots not run stay zero, so invalid). The loops run
-        over all runs at once and only the steps are vmapped: a vmapped loop lowers to more
-        code (and compiles slower) than a loop of vmapped steps."""
-        r = self.records_per_block
-        buffers = tuple(
-            jnp.zeros((s.shape[0], self.blocks_per_call * r, *s.shape[2:]), s.dtype)
-            for s in self._block_outputs(carry.params)
-        )
-        events = jnp.zeros(carry.step.shape, bool)
-
-        def body(i: jax.Array, state: LoopState) -> LoopState:
-            c, bufs, ev = state
-            c, out, e = block(c, values, limits, t0 + i * self.block_len)
-            bufs = tuple(
-                jax.lax.dynamic_update_slice_in_dim(b, o, i * r, 1) for b, o in zip(bufs, out)
-            )
-            return c, bufs, ev | e
-
-        count = self.blocks_to_run(limits, t0, n)
-        return cast(LoopState, jax.lax.fori_loop(0, count, body, (carry, buffers, events)))
-
-    def _block_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
-        """Shapes of a block's records, [B, R, ...] each (loss, grad norm, live, held-out
-        loss, params snapshot), from the batched ``params`` without tracing a block."""
+    def _call_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
+        """Shapes of a call's records, [B, K * R, ...] each (loss, grad norm, live, held-out
+        loss, params snapshot), from the batched ``params`` without tracing a step."""
         first = jax.tree.leaves(params)[0]
         one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
         held = jax.eval_shape(self._held_out, one)
         snap = jax.eval_shape(self._snap, one)
-        br = (first.shape[0], self.records_per_block)
+        br = (first.shape[0], self.blocks_per_call * self.records_per_block)
         return (
             jax.ShapeDtypeStruct(br, first.dtype),
             jax.ShapeDtypeStruct(br, first.dtype),
@@ -273,12 +244,13 @@ class Program:
         params_of: Callable[[State], PyTree],
         steps: jax.Array,
     ) -> tuple[State, BlockOutputs]:
-        """A block of ``steps`` (<= ``block_len``, traced) steps, recording every ``stride``:
-        what ``peek`` sees at the record's first step (the loss and gradient there, once
-        more), then the steps in a loop of traced length. The loops take exactly the steps
-        left, so no step needs a mask, and no step keeps its outputs (a select per step,
-        which costs as much as the step at a few hundred runs)."""
-        buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in self._block_outputs(params_of(state)))
+        """A call's ``steps`` (traced) steps, recording every ``stride``: what ``peek`` sees
+        at the record's first step (the loss and gradient there, once more), then the steps
+        in a loop of traced length. The loops take exactly the steps left, so no step needs
+        a mask, and no step keeps its outputs (a select per step, which costs as much as the
+        step at a few hundred runs). Record r lands at [:, r] of the call's buffers; slots
+        not reached stay zero, so invalid."""
+        buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in self._call_outputs(params_of(state)))
         records = (steps + self.stride - 1) // self.stride
 
         def record(
@@ -318,16 +290,11 @@ class Program:
         self._jitted.append(jax.jit(loss_and_grad))
         return self._jitted[0]
 
-    def _steps_in_block(self, limits: Limits[jax.Array], t_block: jax.Array) -> jax.Array:
-        """Steps a block from step ``t_block`` takes: all, or those left before the limit."""
-        return jnp.clip(limits.steps - t_block, 0, self.block_len)
-
-    def _fast_block(
-        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], t_block: jax.Array
+    def _fast_path(
+        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], taken: jax.Array
     ) -> BlockResult:
-        """Plain steps, as a hand-written scan would take them, noting (not acting on) what
-        the exact path must look at: a non-finite value or a stopping rule met. A block
-        that reaches the step limit takes only the steps before it."""
+        """``taken`` plain steps, as a hand-written scan would take them, noting (not acting
+        on) what the exact path must look at: a non-finite value or a stopping rule met."""
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
         axes = self.carry_axes(values, c.params)
@@ -362,7 +329,6 @@ class Program:
         peeks = jax.vmap(peek, in_axes=(state_axes, 0))
         events = jnp.zeros(c.step.shape, bool)
         state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, events)
-        taken = self._steps_in_block(limits, t_block)
         state, (loss, gnorm, live, held, xs) = self._recorded(
             lambda s: steps(s, values, c.key),
             lambda s: peeks(s, c.key),
@@ -371,15 +337,16 @@ class Program:
             taken,
         )
         x, opt_state, t, best, best_t, event = state
-        # Non-finite values, checked once per block rather than per step (which cost 40%):
-        # a NaN or Inf loss or gradient reaches the params, the recorded losses or the best.
+        # Non-finite values, checked once per call rather than per step (which cost 40%): a
+        # NaN or Inf loss or gradient reaches the params (and stays: an update of a
+        # non-finite param is non-finite), the recorded losses or the best.
         finite = jnp.all(jnp.isfinite(loss) | ~live, axis=1)
         event = event | ~jax.vmap(_all_finite)(x) | ~finite | ~jnp.isfinite(best)
         moved = Carry(x, opt_state, c.key, t, c.status, c.diverged_at, best, best_t)
         return moved, (loss, gnorm, live, held, xs), event
 
-    def _exact_block(
-        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], t_block: jax.Array
+    def _exact_path(
+        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], taken: jax.Array
     ) -> BlockResult:
         """Every step checked: a run freezes at the step it converges or diverges."""
         loss_and_grad = self._loss_and_grad()
@@ -428,7 +395,6 @@ class Program:
             return loss, optax.tree.norm(grad), active
 
         steps = jax.vmap(step, in_axes=(axes, VALUE_AXES), out_axes=(axes, 0))
-        taken = self._steps_in_block(limits, t_block)
         c, (loss, gnorm, active, held, xs) = self._recorded(
             lambda c: steps(c, values),
             jax.vmap(peek, in_axes=(axes,)),
