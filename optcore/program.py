@@ -170,7 +170,7 @@ class Program:
         axes = self.carry_axes(values, carry.params)
         active = (carry.status == RUNNING) & (carry.step < limits.steps)
         taken = self.steps_to_take(limits, t0, n)
-        moved, out, events = self._fast_path(carry, values, limits, taken)
+        moved, out, events = self._fast_path(carry, values, limits, t0, taken)
         needs_exact = jnp.any(active & events)
         moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
         loss, gnorm, live, held, xs = out
@@ -291,14 +291,21 @@ class Program:
         return self._jitted[0]
 
     def _fast_path(
-        self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], taken: jax.Array
+        self,
+        c: Carry[jax.Array],
+        values: Values,
+        limits: Limits[jax.Array],
+        t0: jax.Array,
+        taken: jax.Array,
     ) -> BlockResult:
         """``taken`` plain steps, as a hand-written scan would take them, noting (not acting
-        on) what the exact path must look at: a non-finite value or a stopping rule met."""
+        on) what the exact path must look at: a non-finite value or a stopping rule met.
+        The step count is one scalar, ``t0`` on: every run still going is at step ``t0``
+        (the others' results are dropped), and a count per run costs a kernel a step."""
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
         axes = self.carry_axes(values, c.params)
-        state_axes = (axes.params, axes.opt_state, 0, 0, 0, 0)
+        state_axes = (axes.params, axes.opt_state, None, 0, 0, 0)
 
         def step(s: FastState, v: Values, key: jax.Array) -> tuple[FastState, StepOutputs]:
             opt = optimizer_of(self.group, v)
@@ -328,7 +335,7 @@ class Program:
         steps = jax.vmap(step, in_axes=(state_axes, VALUE_AXES, 0), out_axes=(state_axes, 0))
         peeks = jax.vmap(peek, in_axes=(state_axes, 0))
         events = jnp.zeros(c.step.shape, bool)
-        state = (c.params, c.opt_state, c.step, c.best_loss, c.best_step, events)
+        state = (c.params, c.opt_state, t0, c.best_loss, c.best_step, events)
         state, (loss, gnorm, live, held, xs) = self._recorded(
             lambda s: steps(s, values, c.key),
             lambda s: peeks(s, c.key),
@@ -342,7 +349,8 @@ class Program:
         # non-finite param is non-finite), the recorded losses or the best.
         finite = jnp.all(jnp.isfinite(loss) | ~live, axis=1)
         event = event | ~jax.vmap(_all_finite)(x) | ~finite | ~jnp.isfinite(best)
-        moved = Carry(x, opt_state, c.key, t, c.status, c.diverged_at, best, best_t)
+        at = jnp.broadcast_to(t, c.step.shape)
+        moved = Carry(x, opt_state, c.key, at, c.status, c.diverged_at, best, best_t)
         return moved, (loss, gnorm, live, held, xs), event
 
     def _exact_path(
