@@ -18,7 +18,7 @@ import optax
 from numpy.typing import NDArray
 
 from .carry import CONVERGED, DIVERGED, FLAT, VECTOR
-from .trees import PyTree
+from .trees import PyTree, to_host
 from .version import VERSION
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class GroupRecords:
             return whole[:, ::keep] if keep > 1 else whole
 
         self.final_params_tree: PyTree = jax.tree.map(
-            lambda a: np.asarray(a)[: g.size], jax.device_get(g.carry.params)
+            lambda a: np.asarray(a)[: g.size], to_host(g.carry.params)
         )
         last = calls[-1]
         final_loss, final_grad_norm, best = (last.finals[:, i] for i in range(3))

@@ -32,7 +32,7 @@ from .layout import Layout, layout
 from .optimizers.config import FrozenConfig
 from .program import Program
 from .spec import Job
-from .trees import PyTree
+from .trees import PyTree, to_host
 
 if TYPE_CHECKING:
     from .results import AssembledRuns
@@ -235,12 +235,13 @@ class JobRunner:
             fresh = jax.ShapeDtypeStruct((), np.bool_)
             args = (carry, values, _spec_of(limits), scalar, scalar, fresh, (starts, keys))
             fast = jax.jit(p.fast).lower(*args).compile(options)
+            blank = jax.device_put(jax.tree.map(_zeros, carry))  # a fresh call's carry
 
         def exact() -> Compiled:
             with jax.enable_x64(x64):
                 return jax.jit(p.exact).lower(*args).compile(options)
 
-        return Entry(carry, fast, exact)
+        return Entry(blank, fast, exact)
 
     def compile(self) -> None:
         """Every group's programs: from memory when known, else built (new groups on
@@ -271,9 +272,10 @@ class JobRunner:
 
     def _start(self) -> None:
         """The first call of each group starts its runs (``fresh``) from zeros of the
-        carry's shapes."""
+        carry's shapes, kept on the device with the program (a job's own would be copied
+        there at each first call)."""
         for g in self.groups:
-            g.carry = jax.tree.map(_zeros, g.compiled.carry)
+            g.carry = g.compiled.blank
 
     def _blocks_for(self, g: GroupRun, seconds: float) -> int:
         left = math.ceil((self.job.spec.steps - g.t0) / g.layout.block_len)
@@ -289,7 +291,7 @@ class JobRunner:
         args = (g.carry, values, limits, np.int32(g.t0), np.int32(n), fresh, (starts, keys))
         moved, records, needs_exact = g.compiled.fast(*args)
         # one transfer: the records are usually the ones kept
-        host, exact = jax.device_get((records, needs_exact))
+        host, exact = to_host((records, needs_exact))
         if exact and self.exact:  # a run stops inside these blocks: redo them step by step
             t_compile, ready = time.perf_counter(), g.compiled.exact_ready
             with counting(self.count):  # built here, or waited for (a background build)
@@ -298,7 +300,7 @@ class JobRunner:
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
             moved, records = program(*args)
-            host = jax.device_get(records)
+            host = to_host(records)
             self.exact_calls += 1
             self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
         elapsed = time.perf_counter() - t0
