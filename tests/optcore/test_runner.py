@@ -200,6 +200,33 @@ def test_runs_stopping_in_different_chunks_match_their_solo_runs():
             assert run["final"]["loss"] <= 1e-8 < run["loss"][-2]
 
 
+def test_a_noisy_run_draws_its_own_noise_after_its_neighbour_diverged():
+    # the fast path counts steps once for the group (every run still going is at the call's
+    # first step): a run that stopped must not shift the others' step, which seeds the noise
+    rates = [0.5, 0.005]
+    doc = {
+        "objective": {"name": "noisy_quadratic"},
+        "steps": 3000,
+        "seed": 5,
+        "record": {"every": 10},
+        "runs": [{"optimizer": "sgd", "sweep": {"learning_rate": rates}}],
+    }
+    swept = JobRunner(parse_job(doc), chunk_seconds=1e-9).run()["runs"]  # calls of one block
+    assert swept[0]["status"] == "diverged" and swept[0]["steps"] < 100
+    solo = optcore.run(
+        {**doc, "runs": [{"optimizer": "sgd", "hyperparameters": {"learning_rate": rates[1]}}]}
+    )["runs"][0]
+    assert (
+        (swept[1]["status"], swept[1]["steps"])
+        == ("max_steps", 3000)
+        == (
+            solo["status"],
+            solo["steps"],
+        )
+    )
+    np.testing.assert_allclose(swept[1]["loss"], solo["loss"], rtol=1e-5)
+
+
 def test_chunks_report_progress_and_give_the_same_result_as_one_chunk():
     doc = job([{"optimizer": "adam"}, {"optimizer": "lamb"}], steps=1000, record={"every": 25})
     runner = JobRunner(parse_job(doc), chunk_seconds=1e-9)  # one block a chunk
