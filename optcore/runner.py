@@ -107,6 +107,8 @@ def _seed_keys(seeds: NDArray[np.uint32]) -> NDArray[np.uint32]:
 
 def _padded(rows: NDArray[Scalar], size: int) -> NDArray[Scalar]:
     """Pad lanes repeat the first run: they compute what it computes and are dropped."""
+    if size == len(rows):
+        return rows
     return np.concatenate([rows, np.repeat(rows[:1], size - len(rows), axis=0)])
 
 
