@@ -40,13 +40,11 @@ from .groups import VALUE_AXES, Group, optimizer_of, select_runs, state_axes
 from .objectives import AnyObjective, Objective
 from .trees import PyTree, Values
 
-State = TypeVar("State")  # what a block's steps carry
+State = TypeVar("State")  # what a call's steps carry
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
 # per record of a call: loss, grad norm, live, held-out loss, params snapshot
-BlockOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
-BlockResult: TypeAlias = tuple[Carry[jax.Array], BlockOutputs, jax.Array]  # and its events
-# a call's path (fast or exact): the carry, values, limits and steps to take -> its result
-Path: TypeAlias = Callable[[Carry[jax.Array], Values, Limits[jax.Array], jax.Array], BlockResult]
+CallOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
+CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
 
@@ -243,7 +241,7 @@ class Program:
         state: State,
         params_of: Callable[[State], PyTree],
         steps: jax.Array,
-    ) -> tuple[State, BlockOutputs]:
+    ) -> tuple[State, CallOutputs]:
         """A call's ``steps`` (traced) steps, recording every ``stride``: what ``peek`` sees
         at the record's first step (the loss and gradient there, once more), then the steps
         in a loop of traced length. The loops take exactly the steps left, so no step needs
@@ -269,7 +267,7 @@ class Program:
             return s, bufs
 
         state, buffers = jax.lax.fori_loop(0, records, record, (state, buffers))
-        return state, cast(BlockOutputs, buffers)
+        return state, cast(CallOutputs, buffers)
 
     def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         """(params, data key, step) -> loss, gradient; a network's batches come from the key
@@ -297,7 +295,7 @@ class Program:
         limits: Limits[jax.Array],
         t0: jax.Array,
         taken: jax.Array,
-    ) -> BlockResult:
+    ) -> CallResult:
         """``taken`` plain steps, as a hand-written scan would take them, noting (not acting
         on) what the exact path must look at: a non-finite value or a stopping rule met.
         The step count is one scalar, ``t0`` on: every run still going is at step ``t0``
@@ -355,7 +353,7 @@ class Program:
 
     def _exact_path(
         self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], taken: jax.Array
-    ) -> BlockResult:
+    ) -> CallResult:
         """Every step checked: a run freezes at the step it converges or diverges."""
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping

@@ -92,7 +92,7 @@ class GroupRecords:
             return whole[:, ::keep] if keep > 1 else whole
 
         self.final_params_tree: PyTree = jax.tree.map(
-            lambda a: np.asarray(a)[: g.size], to_host(g.carry.params)
+            lambda a: a[: g.size], to_host(g.carry.params)
         )
         last = calls[-1]
         final_loss, final_grad_norm, best = (last.finals[:, i] for i in range(3))

@@ -292,7 +292,7 @@ class JobRunner:
         fresh = np.bool_(g.t0 == 0 and not g.records)
         args = (g.carry, values, limits, np.int32(g.t0), np.int32(n), fresh, (starts, keys))
         moved, records, needs_exact = g.compiled.fast(*args)
-        # one transfer: the records are usually the ones kept
+        # the records are usually the ones kept: fetched with the flag, in one go
         host, exact = to_host((records, needs_exact))
         if exact and self.exact:  # a run stops inside these blocks: redo them step by step
             t_compile, ready = time.perf_counter(), g.compiled.exact_ready
