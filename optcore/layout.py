@@ -36,6 +36,13 @@ def bucket(runs: int) -> int:
     return 1 << (runs - 1).bit_length()
 
 
+def values_per_record(snapshot_dim: int) -> int:
+    """About the values one run's record takes in a call's buffers (loss, grad norm,
+    validity, held-out loss, a share of the finals) plus its params snapshot: what record
+    buffers are sized by, here and for a tuning search's rounds."""
+    return snapshot_dim + 5
+
+
 def _floor_pow2(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1.0)))))
 
@@ -102,7 +109,7 @@ def layout(
         stride, per_block = every, max(1, target // every)
     else:  # records are kept every ``every`` steps of these, on the host
         stride, per_block = max(d for d in range(1, target + 1) if every % d == 0), 1
-    per_call = RECORD_VALUES / (padded * per_block * (snapshot_dim + 5))
+    per_call = RECORD_VALUES / (padded * per_block * values_per_record(snapshot_dim))
     blocks = max(1, min(MAX_BLOCKS_PER_CALL, _floor_pow2(per_call)))
     level = 0 if latency and not network and padded <= LATENCY_MAX_RUNS else None
     if latency:

@@ -26,6 +26,7 @@ import numpy as np
 from . import optimizers, refine
 from .carry import VECTOR
 from .errors import SpecError, join_field
+from .layout import values_per_record
 from .objectives import AnyObjective
 from .optimizers.config import FrozenConfig
 from .refine import Candidate, Refinement
@@ -208,7 +209,8 @@ def search_every(job: Job, candidates: int, steps: int) -> int:
     when that would be more than ``SEARCH_RECORD_VALUES`` values."""
     every = job.spec.record.every
     snapshot = job.objective.dim if job.snapshot == VECTOR else 0
-    if every > steps or (steps // every + 2) * candidates * (snapshot + 5) > SEARCH_RECORD_VALUES:
+    values = (steps // every + 2) * candidates * values_per_record(snapshot)
+    if every > steps or values > SEARCH_RECORD_VALUES:
         return steps
     return every
 
