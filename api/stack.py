@@ -11,6 +11,7 @@ stops the API, the workers (warm shutdown: unfinished jobs go back to the queue)
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,11 +29,31 @@ from worker.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's range for outgoing connections' source ports."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
+    """A TCP port on loopback that nothing listens on now, below the kernel's ephemeral
+    range: a port from that range (what binding port 0 gives) can become the source port of
+    some outgoing connection before the server meant to have it binds it (an API that then
+    exits with "address already in use" was seen in CI)."""
+    low, rng = _ephemeral_low(), random.SystemRandom()
+    for _ in range(100 if low > 11_000 else 0):
+        port = rng.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def redis_server_binary() -> str:
