@@ -96,12 +96,14 @@ local ttl = redis.call('PTTL', KEYS[3])
 if ttl > 0 then return {'leased', tostring(ttl)} end
 local unit = redis.call('HGET', KEYS[6], 'status')
 if unit == 'done' then return {'final', 'done'} end  -- a finished shard never runs again
+-- a canceled job starts nothing more: not a lost unit's retry, nor a shard taken from the queue
+-- before the running ones reach their next chunk (they find the job final there and stop)
+if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
+  finish('canceled', '', '')
+  return {'final', 'canceled'}
+end
 local attempts = tonumber(redis.call('HGET', KEYS[6], 'attempts') or '0')
 if unit == 'running' then  -- the last attempt's process is gone
-  if redis.call('HGET', KEYS[1], 'cancel_requested') == '1' then
-    finish('canceled', '', '')
-    return {'final', 'canceled'}
-  end
   if attempts >= tonumber(ARGV[12]) then
     local reason = lost_reason()
     finish('failed', lost_error(reason, attempts), reason)

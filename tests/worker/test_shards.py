@@ -162,3 +162,19 @@ def test_merged_splices_the_runs_in_order_into_shard_zeros_document():
     assert doc["id"] == "j" and [r["a"] for r in doc["runs"]] == [0, 1, 2, 3]
     assert doc["landscape"] == {"z": [1]}
     assert doc["timing"] == {"run_ms": 6.0, "queued_ms": 500.0, "shards": 4}
+
+
+def test_a_shard_taken_from_the_queue_after_a_cancel_never_starts_and_the_job_ends_once(store):
+    job_id = new_sharded_job(store)
+    shards = Shards(store)
+    store.start(unit_of(job_id, 0), "t0", attempt())
+    store.start(unit_of(job_id, 1), "t1", attempt())
+    assert store.request_cancel(job_id) == "running"  # shards 0 and 1 stop at their next chunk
+    # a pool process freed by another job takes shard 2 before they do
+    assert store.start(unit_of(job_id, 2), "t2", attempt()) == ("final", "canceled")
+    assert int(shards.info(unit_of(job_id, 2)).get("attempts", 0)) == 0
+    assert store.get_job(job_id)["status"] == "canceled"
+    assert shards.progress(unit_of(job_id, 0), "t0", progress(60, 8), 8, 100, 3)[1] == "lost"
+    assert not store.finish(unit_of(job_id, 1), "canceled", token="t1")
+    assert ends(store, job_id) == [{"status": "canceled"}]
+    assert store.running_units() == [] and store.stats()["attempts"] == 2
