@@ -203,16 +203,18 @@ class Priority:
         self._active = 0
         self._idle = threading.Condition()
 
-    @contextmanager
-    def job(self) -> Iterator[None]:
+    def job(self) -> Priority:
+        """``with PRIORITY.job():`` around a real job's compiling and running."""
+        return self
+
+    def __enter__(self) -> None:
         with self._idle:
             self._active += 1
-        try:
-            yield
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._idle:

@@ -43,10 +43,26 @@ from .trees import PyTree, Values
 State = TypeVar("State")  # what a call's steps carry
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
 # per record of a call: loss, grad norm, live, held-out loss, params snapshot
+LIVE = 2  # the index of the live flags in a step's outputs and a call's buffers
 CallOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
 CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
+
+
+def _best_recorded(
+    loss: jax.Array, live: jax.Array, best: jax.Array, best_t: jax.Array, t0: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The best loss and its step, from a call's record of every step (slot r is step
+    t0 + r) and the best before it: what tracking ``loss < best`` step by step gives (the
+    first of equal losses; NaN never best)."""
+    seen = jnp.where(live & ~jnp.isnan(loss), loss, jnp.inf)
+    at = jnp.argmin(seen, axis=1)
+    lowest = jnp.take_along_axis(seen, at[:, None], axis=1)[:, 0]
+    improved = lowest < best
+    return jnp.where(improved, lowest, best), jnp.where(improved, t0 + at, best_t).astype(
+        best_t.dtype
+    )
 
 
 def _all_finite(tree: PyTree) -> jax.Array:
@@ -241,15 +257,19 @@ class Program:
         state: State,
         params_of: Callable[[State], PyTree],
         steps: jax.Array,
+        live_if_reached: bool = False,
     ) -> tuple[State, CallOutputs]:
         """A call's ``steps`` (traced) steps, recording every ``stride``: what ``peek`` sees
         at the record's first step (the loss and gradient there, once more), then the steps
         in a loop of traced length. The loops take exactly the steps left, so no step needs
         a mask, and no step keeps its outputs (a select per step, which costs as much as the
         step at a few hundred runs). Record r lands at [:, r] of the call's buffers; slots
-        not reached stay zero, so invalid."""
+        not reached stay zero, so invalid. ``live_if_reached``: every record reached is
+        valid (the fast path), so the flags are set once after the loop instead of written
+        with each record (a kernel a step when every step is recorded)."""
         buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in self._call_outputs(params_of(state)))
         records = (steps + self.stride - 1) // self.stride
+        written = [not (live_if_reached and i == LIVE) for i in range(len(buffers))]
 
         def record(
             r: jax.Array, carry: tuple[State, tuple[jax.Array, ...]]
@@ -263,10 +283,17 @@ class Program:
                 taken = jnp.minimum(self.stride, steps - r * self.stride)
                 s = jax.lax.fori_loop(0, taken, lambda i, s: step(s)[0], s)
             row = (*first, jax.vmap(self._held_out)(params), jax.vmap(self._snap)(params))
-            bufs = tuple(jax.lax.dynamic_update_index_in_dim(b, v, r, 1) for b, v in zip(bufs, row))
+            bufs = tuple(
+                jax.lax.dynamic_update_index_in_dim(b, v, r, 1) if w else b
+                for b, v, w in zip(bufs, row, written, strict=True)
+            )
             return s, bufs
 
         state, buffers = jax.lax.fori_loop(0, records, record, (state, buffers))
+        if live_if_reached:
+            live = buffers[LIVE]
+            reached = jnp.arange(live.shape[1]) < records
+            buffers = (*buffers[:LIVE], jnp.broadcast_to(reached, live.shape), *buffers[LIVE + 1 :])
         return state, cast(CallOutputs, buffers)
 
     def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
@@ -304,6 +331,9 @@ class Program:
         use_tol, use_gtol, use_target = self.stopping
         axes = self.carry_axes(values, c.params)
         state_axes = (axes.params, axes.opt_state, None, 0, 0, 0)
+        # every step recorded: the best is found in the records after the loop, not
+        # tracked in it (two kernels a step)
+        track_best = self.stride > 1
 
         def step(s: FastState, v: Values, key: jax.Array) -> tuple[FastState, StepOutputs]:
             opt = optimizer_of(self.group, v)
@@ -321,8 +351,9 @@ class Program:
                 met |= gnorm <= limits.grad_tolerance
             if use_tol:
                 met |= _moved(x_next, x) <= limits.tolerance
-            improved = loss < best
-            best, best_t = jnp.where(improved, loss, best), jnp.where(improved, t, best_t)
+            if track_best:
+                improved = loss < best
+                best, best_t = jnp.where(improved, loss, best), jnp.where(improved, t, best_t)
             live = jnp.ones((), bool)
             return (x_next, opt_state, t + 1, best, best_t, event | met), (loss, gnorm, live)
 
@@ -340,8 +371,11 @@ class Program:
             state,
             lambda s: s[0],
             taken,
+            live_if_reached=True,
         )
         x, opt_state, t, best, best_t, event = state
+        if not track_best:
+            best, best_t = _best_recorded(loss, live, best, best_t, t0)
         # Non-finite values, checked once per call rather than per step (which cost 40%): a
         # NaN or Inf loss or gradient reaches the params (and stays: an update of a
         # non-finite param is non-finite), the recorded losses or the best.

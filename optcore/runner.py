@@ -17,7 +17,7 @@ import time
 from collections.abc import Generator, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -28,14 +28,13 @@ from numpy.typing import NDArray
 from .carry import RUNNING, Carry, Limits, Records
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs
+from .landscape import evaluation_for_job
 from .layout import Layout, layout
 from .optimizers.config import FrozenConfig
 from .program import Program
+from .results import AssembledRuns, assemble_runs, document
 from .spec import Job
 from .trees import PyTree, to_host
-
-if TYPE_CHECKING:
-    from .results import AssembledRuns
 
 DEFAULT_CHUNK_SECONDS = 1.0
 COMPILE_THREADS = 2  # a job's new groups compiled two at a time: 3.5x vs 5.5x a bare compile
@@ -102,7 +101,9 @@ class GroupRun:
 
 def _seed_keys(seeds: NDArray[np.uint32]) -> NDArray[np.uint32]:
     """jax.random.PRNGKey of each seed, without a compiled program: [0, seed] (threefry)."""
-    return np.stack([np.zeros_like(seeds), seeds], axis=1).astype(np.uint32)
+    keys = np.zeros((len(seeds), 2), np.uint32)
+    keys[:, 1] = seeds
+    return keys
 
 
 def _padded(rows: NDArray[Scalar], size: int) -> NDArray[Scalar]:
@@ -158,6 +159,8 @@ class JobRunner:
             stop.target_loss is not None,
         )
         self.every = spec.record.every
+        self._snapshot = job.snapshot
+        self._objective_key = job.objective.cache_key()
         self.timing: dict[str, float] = {"compile_ms": 0.0, "run_ms": 0.0}
         self.count = CompileCount()
         self.exact_calls = 0  # calls redone on the exact path
@@ -185,7 +188,7 @@ class JobRunner:
 
     def _group_run(self, group: Group, lanes: int, latency: bool) -> GroupRun:
         job, dt = self.job, self.dtype
-        snap_dim = 0 if job.snapshot == "none" else job.objective.dim
+        snap_dim = 0 if self._snapshot == "none" else job.objective.dim
         shape = layout(job.objective, self.every, lanes, snap_dim, latency)
         runs = [job.runs[i] for i in group.members]
         table = np.array(group.values, dtype=np.float64).reshape(len(runs), len(group.paths))
@@ -200,17 +203,10 @@ class JobRunner:
             shape.stride,
             shape.records_per_block,
             shape.blocks_per_call,
-            job.snapshot,
+            self._snapshot,
             self.stopping,
         )
-        key = (
-            job.objective.cache_key(),
-            group.key,
-            shape,
-            job.snapshot,
-            self.stopping,
-            np.dtype(dt).name,
-        )
+        key = (self._objective_key, group.key, shape, self._snapshot, self.stopping, dt.__name__)
         return GroupRun(group, shape, program, key, (values, starts, keys), live=len(runs))
 
     def _limits(self) -> Limits[HostArray]:
@@ -323,7 +319,7 @@ class JobRunner:
         g.carry = moved
         g.t0 = min(self.job.spec.steps, g.t0 + n * g.layout.block_len)
         step, status = records.counters[:, 0], records.counters[:, 1]
-        g.live = int(np.sum((status == RUNNING) & (step < self.job.spec.steps)))
+        g.live = int(np.count_nonzero((status == RUNNING) & (step < self.job.spec.steps)))
 
     def _running(self) -> Iterator[Progress]:
         steps = self.job.spec.steps
@@ -368,16 +364,12 @@ class JobRunner:
         yield Progress(0, steps, 0, 1, sum(g.size for g in self.groups), COMPILING)
         with PRIORITY.job():
             self.compile()
-            with counting(self.count):
-                self._start()
+            self._start()
             yield from self._running()
         _compile_exact_later(self)
         yield from self._landscape()
 
     def _landscape(self) -> Iterator[Progress]:
-        from .landscape import evaluation_for_job
-        from .results import assemble_runs
-
         self._ran = True
         spec = self.job.spec.record.landscape
         if spec is None:  # the documents are made by result(), when asked for
@@ -406,8 +398,6 @@ class JobRunner:
 
     def result(self) -> dict[str, Any]:
         """The result document (numpy arrays for the per-step series); after ``chunks()``."""
-        from .results import assemble_runs, document
-
         if not self._ran:
             raise RuntimeError("result() before chunks() ended")
         if self._runs is None:

@@ -34,3 +34,44 @@ def test_best_is_never_worse_than_final_and_points_at_the_last_step():
         assert losses[run["step"].tolist().index(run["best"]["step"])] == run["best"]["loss"]
         improved_last += bool(losses[-1] < losses[:-1].min())
     assert improved_last  # a run whose final point is its best: the case the fix is for
+
+
+def _first_lowest(losses: np.ndarray) -> tuple[float, int]:
+    """numpy transcription of the rule: the first step whose loss is strictly lower than every
+    loss before it and no later loss is lower; NaN never counts."""
+    best, at = np.inf, -1
+    for t, loss in enumerate(losses):
+        if loss < best:  # False for NaN
+            best, at = loss, t
+    return best, at
+
+
+def test_the_best_of_every_step_recorded_is_the_first_lowest_loss_as_when_tracked_per_step():
+    # sgd on |x|^2 / 2 at lr 2: x -> -x, so the loss repeats exactly (ties at every step); at
+    # lr 1 it is 0 from step 1 on; at lr 0.5 it halves until the loss underflows to 0 (ties); at
+    # lr 3 it doubles in size until it overflows. Every step recorded finds the best in the records
+    # (program.py: _best_recorded); every 2nd tracks it per step. Both must agree with numpy.
+    # A long job spans several calls, so a later call must keep an earlier call's best.
+    runs = [
+        {"optimizer": "sgd", "hyperparameters": {"learning_rate": lr}}
+        for lr in (2.0, 1.0, 0.5, 3.0)
+    ]
+    base = {
+        "objective": {"name": "quadratic", "params": {"condition": 1.0}},
+        "runs": runs,
+        "init": {"point": [0.75, -0.5]},
+        "steps": 40_000,
+        "dtype": "float64",
+    }
+    every_step = optcore.run({**base, "record": {"every": 1}})
+    every_other = optcore.run({**base, "record": {"every": 2}})
+    for one, two in zip(every_step["runs"], every_other["runs"], strict=True):
+        losses = np.asarray(one["loss"], dtype=float)
+        best, at = _first_lowest(losses)
+        assert (one["best"]["loss"], one["best"]["step"]) == (best, at)
+        assert (two["best"]["loss"], two["best"]["step"]) == (best, at)
+    ties, at_once, halving, grows = every_step["runs"]
+    assert ties["best"]["step"] == 0  # equal losses: the first
+    assert at_once["best"]["step"] == 1 and at_once["best"]["loss"] == 0.0
+    assert halving["best"]["loss"] == 0.0 and 500 < halving["best"]["step"] < 600
+    assert grows["status"] == "diverged" and grows["best"]["step"] == 0

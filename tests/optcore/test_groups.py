@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optcore import optimizers
-from optcore.groups import group_runs, optimizer_of, value_at
+from optcore.groups import group_runs, optimizer_of, structure_of, value_at
 from optcore.optimizers.config import TRACED, freeze
 from optcore.spec import parse_job
 
@@ -61,3 +61,15 @@ def test_the_group_optimizer_is_the_run_optimizer() -> None:
                     updates, state = tx.update(grads, state, params)
                 outputs.append(np.asarray(updates))
             np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-12)
+
+
+def test_a_structure_is_remembered_by_the_configs_text_which_tells_1_from_1_0_and_true() -> None:
+    config = {"optimizer": "adam", "hyperparameters": {"learning_rate": 0.1}, "inner": None}
+    paths, template = structure_of(config)
+    assert template == freeze(config).blank(paths)
+    assert structure_of(dict(config))[1] is template  # the same text: not frozen again
+    kinds = [{**config, "clip_norm": v, "variant": v} for v in (1, 1.0, True)]
+    templates = [structure_of(k)[1] for k in kinds]
+    # clip_norm is traced (blanked), a field that is not (here "variant") is kept: three
+    assert len({repr(t) for t in templates}) == 3 and len(set(templates)) == 3
+    assert templates == [freeze(k).blank(optimizers.traced_paths(k)) for k in kinds]
