@@ -24,7 +24,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_runner import START, bare_scan  # noqa: E402
-from common import best_time, row  # noqa: E402
+from common import best_times, row  # noqa: E402
 
 import optcore  # noqa: E402
 from optcore import compiled, optimizers, runner  # noqa: E402
@@ -111,9 +111,12 @@ def bare_sweep(width: int, every: int):
 
 def to_json(width: int, every: int) -> None:
     bare = bare_sweep(width, every)
-    t_bare = best_time(lambda: orjson.dumps(bare(), option=orjson.OPT_SERIALIZE_NUMPY), 9, 2)
     job = adam_job(width, every)
-    t_ours = best_time(lambda: optcore.dumps(optcore.run(job)), 9, 2)
+    t_bare, t_ours = best_times(
+        lambda: orjson.dumps(bare(), option=orjson.OPT_SERIALIZE_NUMPY),
+        lambda: optcore.dumps(optcore.run(job)),
+        repeats=15 if width == 1 else 9,
+    )
     print(f"2. spec -> JSON bytes: {width} run(s) x {STEPS:,} steps, recorded every {every}")
     print(row("bare optax scan + orjson of its arrays", t_bare))
     print(row("optcore.dumps(optcore.run(spec))", t_ours, f"{t_ours / t_bare:.2f}x (<= 1.5x)"))
@@ -122,14 +125,13 @@ def to_json(width: int, every: int) -> None:
 def throughput() -> None:
     print(f"3. throughput, Adam x {STEPS:,} steps recorded every 100 (runner vs bare vmap)")
     for width in (1, 16, 256, 1024, 4096):
-        t_bare = best_time(bare_sweep(width, 100), 7, 2)
         parsed = parse_job(adam_job(width, 100))
 
         def run(parsed=parsed):
             for _ in JobRunner(parsed).chunks():
                 pass
 
-        t_ours = best_time(run, 7, 2)
+        t_bare, t_ours = best_times(bare_sweep(width, 100), run, repeats=31 if width < 256 else 7)
         rate = width * STEPS / t_ours / 1e6
         print(row(f"width {width:>5}", t_ours, f"{rate:7.1f} M steps/s, {t_bare / t_ours:.2f}x"))
 
