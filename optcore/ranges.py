@@ -7,8 +7,7 @@ objective params and data), so that no later ``float()`` meets an integer of 400
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,26 +33,51 @@ def check_box(box: BoxValue | None) -> BoxValue | None:
     return box
 
 
-def unrepresentable(value: Any, where: str) -> Iterator[tuple[str, str]]:
+# a field's path, built as the walk descends: (parent, name), joined only when reported
+FieldPath = tuple["FieldPath | None", str] | None
+_SKIPPED = (bool, str, type(None))
+
+
+def unrepresentable(value: Any, where: str) -> list[tuple[str, str]]:
     """(field, message) for each number of the free-form parts (hyperparameters, sweeps,
-    objective params and data) that no float holds: every later ``float()`` may trust them."""
-    if isinstance(value, BaseModel):
-        for name, item in vars(value).items():  # the fields (extra ones are forbidden)
-            yield from unrepresentable(item, join_field(where, name))
-    elif isinstance(value, bool | str) or value is None:
+    objective params and data) that no float holds: every later ``float()`` may trust them.
+    Field names are joined only for a number found: the walk visits every field of every job."""
+    found: list[tuple[FieldPath, str]] = []
+    _walk(value, (None, where) if where else None, found)
+    return [(_joined(path), message) for path, message in found]
+
+
+def _walk(value: Any, path: FieldPath, found: list[tuple[FieldPath, str]]) -> None:
+    if type(value) in _SKIPPED:
         return
+    if isinstance(value, float):
+        if not -MAX_FLOAT <= value <= MAX_FLOAT:  # also False for NaN
+            found.append((path, f"must be a finite number below {MAX_FLOAT:.4g}, not {value}"))
     elif isinstance(value, int):
         if abs(value) > MAX_FLOAT:
-            yield where, f"has {len(str(abs(value)))} digits; numbers must be below {MAX_FLOAT:.4g}"
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            yield where, f"must be a finite number below {MAX_FLOAT:.4g}, not {value}"
+            digits = len(str(abs(value)))
+            found.append((path, f"has {digits} digits; numbers must be below {MAX_FLOAT:.4g}"))
+    elif isinstance(value, BaseModel):
+        for name, item in vars(value).items():  # the fields (extra ones are forbidden)
+            if type(item) not in _SKIPPED:
+                _walk(item, (path, name), found)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from unrepresentable(item, join_field(where, str(key)))
+            _walk(item, (path, str(key)), found)
     elif isinstance(value, list | tuple) and not _finite_floats(value):
         for i, item in enumerate(value):
-            yield from unrepresentable(item, f"{where}[{i}]")
+            _walk(item, (path, f"[{i}]"), found)
+
+
+def _joined(path: FieldPath) -> str:
+    parts: list[str] = []
+    while path is not None:
+        path, name = path
+        parts.append(name)
+    where = ""
+    for name in reversed(parts):
+        where = join_field(where, name)
+    return where
 
 
 def _finite_floats(values: list[Any] | tuple[Any, ...]) -> bool:
