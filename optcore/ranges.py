@@ -59,7 +59,7 @@ def _walk(value: Any, path: FieldPath, found: list[tuple[FieldPath, str]]) -> No
             found.append((path, f"has {digits} digits; numbers must be below {MAX_FLOAT:.4g}"))
     elif isinstance(value, BaseModel):
         for name, item in vars(value).items():  # the fields (extra ones are forbidden)
-            if type(item) not in _SKIPPED:
+            if type(item) not in _SKIPPED:  # most fields: a call saved (a third of the walk)
                 _walk(item, (path, name), found)
     elif isinstance(value, Mapping):
         for key, item in value.items():

@@ -159,8 +159,6 @@ class JobRunner:
             stop.target_loss is not None,
         )
         self.every = spec.record.every
-        self._snapshot = job.snapshot
-        self._objective_key = job.objective.cache_key()
         self.timing: dict[str, float] = {"compile_ms": 0.0, "run_ms": 0.0}
         self.count = CompileCount()
         self.exact_calls = 0  # calls redone on the exact path
@@ -188,7 +186,7 @@ class JobRunner:
 
     def _group_run(self, group: Group, lanes: int, latency: bool) -> GroupRun:
         job, dt = self.job, self.dtype
-        snap_dim = 0 if self._snapshot == "none" else job.objective.dim
+        snap_dim = 0 if job.snapshot == "none" else job.objective.dim
         shape = layout(job.objective, self.every, lanes, snap_dim, latency)
         runs = [job.runs[i] for i in group.members]
         table = np.array(group.values, dtype=np.float64).reshape(len(runs), len(group.paths))
@@ -203,10 +201,17 @@ class JobRunner:
             shape.stride,
             shape.records_per_block,
             shape.blocks_per_call,
-            self._snapshot,
+            job.snapshot,
             self.stopping,
         )
-        key = (self._objective_key, group.key, shape, self._snapshot, self.stopping, dt.__name__)
+        key = (
+            job.objective.cache_key(),
+            group.key,
+            shape,
+            job.snapshot,
+            self.stopping,
+            dt.__name__,
+        )
         return GroupRun(group, shape, program, key, (values, starts, keys), live=len(runs))
 
     def _limits(self) -> Limits[HostArray]:
