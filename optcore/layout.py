@@ -24,6 +24,10 @@ LATENCY_CALL_WORK = 1 << 13  # run-steps a call of a latency program covers (at 
 # XLA's CPU preset for the other programs of a cheap objective: it computes a step's gradient
 # once where the default fuses a copy of it into each consumer (the moments, the params)
 CHEAP_PRESET = {"xla_cpu_opt_preset": "CPU_OPT_PRESET_FAST_COMPILE"}
+# programs of a cheap objective and at most this many (bucketed) runs also use XLA's elemental
+# emitters (``Layout.compiler_options``)
+ELEMENTAL_MAX_RUNS = 2
+ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
 
 
 def bucket(runs: int) -> int:
@@ -81,16 +85,21 @@ class Layout:
           recomputes the objective's gradient in every fusion that reads it (three times a
           step for Adam), which at hundreds of runs costs more than the step's own work. The
           preset's fusions compute it once: Adam on Rosenbrock runs 20-35 % faster at 256
-          to 4,096 runs, for about 10 % more compile time (docs/performance.md).
+          to 4,096 runs, for about 10 % more compile time (docs/performance.md);
+        - those of at most ``ELEMENTAL_MAX_RUNS`` runs (a race's groups) also get XLA's
+          elemental emitters: the same kernels (the preset decides the fusions), generated
+          without the MLIR pipeline each fusion otherwise goes through. Figure 1 compiles in
+          half the time and runs as fast at 1 and 2 runs; from 8 runs it runs 3-25 % slower.
         A network's programs keep the defaults (the preset was slower at 64 runs there)."""
         if platform != "cpu":
             return None
         if self.opt_level is not None:
-            return {
-                "xla_cpu_use_fusion_emitters": False,
-                "xla_backend_optimization_level": str(self.opt_level),
-            }
-        return dict(CHEAP_PRESET) if self.cheap else None
+            return {**ELEMENTAL, "xla_backend_optimization_level": str(self.opt_level)}
+        if not self.cheap:
+            return None
+        return (
+            {**CHEAP_PRESET, **ELEMENTAL} if self.runs <= ELEMENTAL_MAX_RUNS else dict(CHEAP_PRESET)
+        )
 
 
 def layout(

@@ -101,6 +101,9 @@ class Program:
     _jitted: list[Callable[..., tuple[jax.Array, PyTree]]] = field(
         default_factory=list, compare=False, repr=False
     )
+    _init_jitted: list[Callable[..., Carry[jax.Array]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     @property
     def record_params(self) -> bool:
@@ -140,6 +143,13 @@ class Program:
         return self._axes[0]
 
     def init(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
+        """The runs' first carry. Jitted once per program, so that the runner's query of the
+        carry's shapes and the call's ``start`` trace it once between them."""
+        if not self._init_jitted:
+            self._init_jitted.append(jax.jit(self._first_carry))
+        return self._init_jitted[0](values, starts, keys)
+
+    def _first_carry(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
         def one(v: Values, x0: jax.Array, key: jax.Array) -> Carry[jax.Array]:
             params = self._first_params(x0, key)
             zero = jnp.zeros([], jnp.int32)
@@ -232,7 +242,14 @@ class Program:
         xs: jax.Array,
         held: jax.Array,
     ) -> Records[jax.Array]:
-        final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(carry.params)
+        if self.objective.stochastic:  # the finals are of the objective's full value
+            final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(
+                carry.params
+            )
+        else:  # the steps' own loss and gradient, whose trace is reused
+            final_loss, final_grad = jax.vmap(self._loss_and_grad())(
+                carry.params, carry.key, carry.step
+            )
         final_held = jax.vmap(self._held_out)(carry.params).reshape(len(final_loss), -1)
         series = (loss[..., None], gnorm[..., None], held.reshape(*loss.shape, -1))
         finals = (

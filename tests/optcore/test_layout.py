@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from optcore import objectives
-from optcore.layout import CHEAP_PRESET, LATENCY_CALL_WORK, LATENCY_MAX_RUNS, layout
+from optcore.layout import (
+    CHEAP_PRESET,
+    ELEMENTAL,
+    ELEMENTAL_MAX_RUNS,
+    LATENCY_CALL_WORK,
+    LATENCY_MAX_RUNS,
+    layout,
+)
 from optcore.spec import parse_job
-
-ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
 
 
 def test_a_cheap_objective_gets_the_cpu_preset_and_its_latency_programs_o0():
@@ -19,6 +24,16 @@ def test_a_cheap_objective_gets_the_cpu_preset_and_its_latency_programs_o0():
     assert quick.compiler_options("gpu") is None  # XLA's defaults there
     wide = layout(rosenbrock, 10, LATENCY_MAX_RUNS + 1, 2, latency=True)
     assert wide.runs == 128 and wide.compiler_options("cpu") == CHEAP_PRESET
+
+
+def test_a_race_of_single_runs_gets_the_preset_generated_by_the_elemental_emitters():
+    rosenbrock = objectives.get("rosenbrock")
+    for runs in range(1, ELEMENTAL_MAX_RUNS + 1):
+        narrow = layout(rosenbrock, 10, runs, 2)
+        assert narrow.compiler_options("cpu") == {**CHEAP_PRESET, **ELEMENTAL}
+        assert narrow.compiler_options("gpu") is None
+    wider = layout(rosenbrock, 10, ELEMENTAL_MAX_RUNS + 1, 2)
+    assert wider.runs > ELEMENTAL_MAX_RUNS and wider.compiler_options("cpu") == CHEAP_PRESET
 
 
 def test_a_latency_program_compiles_at_o0_with_record_buffers_for_a_short_job():
