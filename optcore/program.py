@@ -42,9 +42,9 @@ from .trees import PyTree, Values
 
 State = TypeVar("State")  # what a call's steps carry
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
-# per record of a call: loss, grad norm, live, held-out loss, params snapshot
-LIVE = 2  # the index of the live flags in a step's outputs and a call's buffers
-CallOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
+# a call's records: series [B, R, 2 + h] (loss, grad norm, held-out loss when h = 1), live
+# [B, R], params snapshots [B, R, d]
+CallOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]
 CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
@@ -197,9 +197,8 @@ class Program:
         moved, out, events = self._fast_path(carry, values, limits, t0, taken)
         needs_exact = jnp.any(active & events)
         moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
-        loss, gnorm, live, held, xs = out
-        valid = live & active[:, None]
-        return moved, self._records(moved, loss, gnorm, valid, xs, held), needs_exact
+        series, live, xs = out
+        return moved, self._records(moved, series, live & active[:, None], xs), needs_exact
 
     def exact(
         self,
@@ -214,33 +213,24 @@ class Program:
         """The exact path over the same blocks, from the same carry."""
         carry = self.start(carry, values, fresh, starts)
         carry, out, _ = self._exact_path(carry, values, limits, self.steps_to_take(limits, t0, n))
-        loss, gnorm, valid, held, xs = out
-        return carry, self._records(carry, loss, gnorm, valid, xs, held)
+        return carry, self._records(carry, *out)
 
     def _call_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
-        """Shapes of a call's records, [B, K * R, ...] each (loss, grad norm, live, held-out
-        loss, params snapshot), from the batched ``params`` without tracing a step."""
+        """Shapes of a call's records, [B, K * R, ...] each (series, live, params snapshot:
+        ``CallOutputs``), from the batched ``params`` without tracing a step."""
         first = jax.tree.leaves(params)[0]
         one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
         held = jax.eval_shape(self._held_out, one)
         snap = jax.eval_shape(self._snap, one)
         br = (first.shape[0], self.blocks_per_call * self.records_per_block)
         return (
-            jax.ShapeDtypeStruct(br, first.dtype),
-            jax.ShapeDtypeStruct(br, first.dtype),
+            jax.ShapeDtypeStruct((*br, 2 + held.size), first.dtype),
             jax.ShapeDtypeStruct(br, jnp.bool_),
-            jax.ShapeDtypeStruct((*br, *held.shape), held.dtype),
             jax.ShapeDtypeStruct((*br, *snap.shape), snap.dtype),
         )
 
     def _records(
-        self,
-        carry: Carry[jax.Array],
-        loss: jax.Array,
-        gnorm: jax.Array,
-        valid: jax.Array,
-        xs: jax.Array,
-        held: jax.Array,
+        self, carry: Carry[jax.Array], series: jax.Array, valid: jax.Array, xs: jax.Array
     ) -> Records[jax.Array]:
         if self.objective.stochastic:  # the finals are of the objective's full value
             final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(
@@ -251,7 +241,6 @@ class Program:
                 carry.params, carry.key, carry.step
             )
         final_held = jax.vmap(self._held_out)(carry.params).reshape(len(final_loss), -1)
-        series = (loss[..., None], gnorm[..., None], held.reshape(*loss.shape, -1))
         finals = (
             final_loss[:, None],
             jax.vmap(optax.tree.norm)(final_grad)[:, None],
@@ -260,11 +249,7 @@ class Program:
         )
         counters = (carry.step, carry.status, carry.diverged_at, carry.best_step)
         return Records(
-            jnp.concatenate(series, axis=-1),
-            valid,
-            xs,
-            jnp.concatenate(finals, axis=1),
-            jnp.stack(counters, axis=1),
+            series, valid, xs, jnp.concatenate(finals, axis=1), jnp.stack(counters, axis=1)
         )
 
     def _recorded(
@@ -280,38 +265,36 @@ class Program:
         at the record's first step (the loss and gradient there, once more), then the steps
         in a loop of traced length. The loops take exactly the steps left, so no step needs
         a mask, and no step keeps its outputs (a select per step, which costs as much as the
-        step at a few hundred runs). Record r lands at [:, r] of the call's buffers; slots
-        not reached stay zero, so invalid. ``live_if_reached``: every record reached is
-        valid (the fast path), so the flags are set once after the loop instead of written
-        with each record (a kernel a step when every step is recorded)."""
+        step at a few hundred runs). Record r lands at [:, r] of the call's buffers (a
+        record's loss, grad norm and held-out loss in one row of the series); slots not
+        reached stay zero, so invalid. ``live_if_reached``: every record reached is valid
+        (the fast path), so the flags are set once after the loop instead of written with
+        each record (a kernel a step when every step is recorded)."""
         buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in self._call_outputs(params_of(state)))
         records = (steps + self.stride - 1) // self.stride
-        written = [not (live_if_reached and i == LIVE) for i in range(len(buffers))]
+        put = jax.lax.dynamic_update_index_in_dim
 
-        def record(
-            r: jax.Array, carry: tuple[State, tuple[jax.Array, ...]]
-        ) -> tuple[State, tuple[jax.Array, ...]]:
-            s, bufs = carry
+        def record(r: jax.Array, carry: tuple[State, CallOutputs]) -> tuple[State, CallOutputs]:
+            s, (series, live, xs) = carry
             params = params_of(s)
             if self.stride == 1:
-                s, first = step(s)
+                s, (loss, gnorm, alive) = step(s)
             else:
-                first = peek(s)
+                loss, gnorm, alive = peek(s)
                 taken = jnp.minimum(self.stride, steps - r * self.stride)
                 s = jax.lax.fori_loop(0, taken, lambda i, s: step(s)[0], s)
-            row = (*first, jax.vmap(self._held_out)(params), jax.vmap(self._snap)(params))
-            bufs = tuple(
-                jax.lax.dynamic_update_index_in_dim(b, v, r, 1) if w else b
-                for b, v, w in zip(bufs, row, written, strict=True)
-            )
-            return s, bufs
+            held = jax.vmap(self._held_out)(params).reshape(len(loss), -1)
+            row = jnp.concatenate([loss[:, None], gnorm[:, None], held], axis=1)
+            series = put(series, row, r, 1)
+            live = live if live_if_reached else put(live, alive, r, 1)
+            return s, (series, live, put(xs, jax.vmap(self._snap)(params), r, 1))
 
-        state, buffers = jax.lax.fori_loop(0, records, record, (state, buffers))
+        state, (series, live, xs) = jax.lax.fori_loop(
+            0, records, record, (state, cast(CallOutputs, buffers))
+        )
         if live_if_reached:
-            live = buffers[LIVE]
-            reached = jnp.arange(live.shape[1]) < records
-            buffers = (*buffers[:LIVE], jnp.broadcast_to(reached, live.shape), *buffers[LIVE + 1 :])
-        return state, cast(CallOutputs, buffers)
+            live = jnp.broadcast_to(jnp.arange(live.shape[1]) < records, live.shape)
+        return state, (series, live, xs)
 
     def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         """(params, data key, step) -> loss, gradient; a network's batches come from the key
@@ -382,7 +365,7 @@ class Program:
         peeks = jax.vmap(peek, in_axes=(state_axes, 0))
         events = jnp.zeros(c.step.shape, bool)
         state = (c.params, c.opt_state, t0, c.best_loss, c.best_step, events)
-        state, (loss, gnorm, live, held, xs) = self._recorded(
+        state, (series, live, xs) = self._recorded(
             lambda s: steps(s, values, c.key),
             lambda s: peeks(s, c.key),
             state,
@@ -391,6 +374,7 @@ class Program:
             live_if_reached=True,
         )
         x, opt_state, t, best, best_t, event = state
+        loss = series[..., 0]
         if not track_best:
             best, best_t = _best_recorded(loss, live, best, best_t, t0)
         # Non-finite values, checked once per call rather than per step (which cost 40%): a
@@ -400,7 +384,7 @@ class Program:
         event = event | ~jax.vmap(_all_finite)(x) | ~finite | ~jnp.isfinite(best)
         at = jnp.broadcast_to(t, c.step.shape)
         moved = Carry(x, opt_state, c.key, at, c.status, c.diverged_at, best, best_t)
-        return moved, (loss, gnorm, live, held, xs), event
+        return moved, (series, live, xs), event
 
     def _exact_path(
         self, c: Carry[jax.Array], values: Values, limits: Limits[jax.Array], taken: jax.Array
@@ -452,11 +436,11 @@ class Program:
             return loss, optax.tree.norm(grad), active
 
         steps = jax.vmap(step, in_axes=(axes, VALUE_AXES), out_axes=(axes, 0))
-        c, (loss, gnorm, active, held, xs) = self._recorded(
+        c, out = self._recorded(
             lambda c: steps(c, values),
             jax.vmap(peek, in_axes=(axes,)),
             c,
             lambda s: s.params,
             taken,
         )
-        return c, (loss, gnorm, active, held, xs), jnp.zeros(c.step.shape, bool)
+        return c, out, jnp.zeros(c.step.shape, bool)
