@@ -5,13 +5,14 @@ from __future__ import annotations
 from optcore import objectives
 from optcore.layout import (
     CHEAP_PRESET,
-    ELEMENTAL,
     ELEMENTAL_MAX_RUNS,
     LATENCY_CALL_WORK,
     LATENCY_MAX_RUNS,
     layout,
 )
 from optcore.spec import parse_job
+
+ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
 
 
 def test_a_cheap_objective_gets_the_cpu_preset_and_its_latency_programs_o0():
