@@ -8,14 +8,7 @@ from collections.abc import Callable
 
 def best_time(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
     """Seconds of the fastest of ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_times(fn, repeats=repeats, warmup=warmup)[0]
 
 
 def best_times(*fns: Callable[[], object], repeats: int = 7, warmup: int = 2) -> list[float]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 import jax
 import jax.flatten_util
@@ -41,6 +41,7 @@ from .objectives import AnyObjective, Objective
 from .trees import PyTree, Values
 
 State = TypeVar("State")  # what a call's steps carry
+Memo = TypeVar("Memo")
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
 # a call's records: series [B, R, 2 + h] (loss, grad norm, held-out loss when h = 1), live
 # [B, R], params snapshots [B, R, d]
@@ -96,14 +97,13 @@ class Program:
     blocks_per_call: int
     snapshot: str  # what of the params is recorded: VECTOR (<= 3-D), FLAT (for a plane), none
     stopping: tuple[bool, bool, bool]  # which of tolerance, grad_tolerance, target_loss apply
-    # the carry's vmap axes, once known (the program's shapes are fixed)
-    _axes: list[Carry[int]] = field(default_factory=list, compare=False, repr=False)
-    _jitted: list[Callable[..., tuple[jax.Array, PyTree]]] = field(
-        default_factory=list, compare=False, repr=False
-    )
-    _init_jitted: list[Callable[..., Carry[jax.Array]]] = field(
-        default_factory=list, compare=False, repr=False
-    )
+    # what is worked out once per program (its shapes are fixed): ``_once``
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _once(self, name: str, build: Callable[[], Memo]) -> Memo:
+        if name not in self._memo:
+            self._memo[name] = build()
+        return cast(Memo, self._memo[name])
 
     @property
     def record_params(self) -> bool:
@@ -132,22 +132,22 @@ class Program:
     def carry_axes(self, values: Values, params: PyTree) -> Carry[int]:
         """``params``: the batched params (any pytree), for their shapes. Worked out once
         per program (it traces the optimizer a few times)."""
-        if self._axes:
-            return self._axes[0]
-        spec: Callable[..., jax.ShapeDtypeStruct] = jax.ShapeDtypeStruct
-        shared, varying = values
-        one_run = (spec(shared.shape, shared.dtype), spec(varying.shape[1:], varying.dtype))
-        one_params = jax.tree.map(lambda a: spec(a.shape[1:], a.dtype), params)
-        axes = state_axes(self.group, self.objective, one_run, one_params)
-        self._axes.append(Carry(0, axes, 0, 0, 0, 0, 0, 0))
-        return self._axes[0]
+
+        def build() -> Carry[int]:
+            spec: Callable[..., jax.ShapeDtypeStruct] = jax.ShapeDtypeStruct
+            shared, varying = values
+            one_run = (spec(shared.shape, shared.dtype), spec(varying.shape[1:], varying.dtype))
+            one_params = jax.tree.map(lambda a: spec(a.shape[1:], a.dtype), params)
+            axes = state_axes(self.group, self.objective, one_run, one_params)
+            return Carry(0, axes, 0, 0, 0, 0, 0, 0)
+
+        return self._once("carry_axes", build)
 
     def init(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
         """The runs' first carry. Jitted once per program, so that the runner's query of the
         carry's shapes and the call's ``start`` trace it once between them."""
-        if not self._init_jitted:
-            self._init_jitted.append(jax.jit(self._first_carry))
-        return self._init_jitted[0](values, starts, keys)
+        init = self._once("init", lambda: jax.jit(self._first_carry))
+        return cast(Carry[jax.Array], init(values, starts, keys))
 
     def _first_carry(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
         def one(v: Values, x0: jax.Array, key: jax.Array) -> Carry[jax.Array]:
@@ -299,9 +299,12 @@ class Program:
     def _loss_and_grad(self) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         """(params, data key, step) -> loss, gradient; a network's batches come from the key
         and the step, a noisy objective's draws too. One jitted function per program, so
-        that its uses (a step, a record's first step) trace and lower it once."""
-        if self._jitted:
-            return self._jitted[0]
+        that its uses (a step, a record's first step, the finals) trace and lower it once."""
+        return self._once("loss_and_grad", self._jit_loss_and_grad)
+
+    def _jit_loss_and_grad(
+        self,
+    ) -> Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]:
         objective = self.objective
         value_and_grad = jax.value_and_grad(objective.loss)
 
@@ -312,8 +315,7 @@ class Program:
                 )
             return cast(tuple[jax.Array, PyTree], value_and_grad(x))
 
-        self._jitted.append(jax.jit(loss_and_grad))
-        return self._jitted[0]
+        return jax.jit(loss_and_grad)
 
     def _fast_path(
         self,
