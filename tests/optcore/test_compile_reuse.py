@@ -11,6 +11,7 @@ import pytest
 import optcore
 from optcore.compiled import CACHE
 from optcore.layout import bucket
+from optcore.objectives import Objective
 from optcore.runner import JobRunner
 from optcore.spec import parse_job
 
@@ -125,3 +126,25 @@ def test_dumps_writes_the_document_with_nulls_for_non_finite_values():
         v if np.isfinite(v) else None for v in in_process
     ]
     assert wire["runs"][0]["trajectory"][0] == [-1.5, 2.0]
+
+
+def test_a_race_traces_its_objective_once_for_all_its_programs(monkeypatch):
+    """Three optimizers, three programs, one objective: its gradient is traced once and
+    shared (``program.loss_and_grad_of``), not once per program."""
+    traces = []
+    value = Objective.value
+
+    def counted(self, x):
+        traces.append(self.params["b"])
+        return value(self, x)
+
+    monkeypatch.setattr(Objective, "value", counted)
+    b = 123.25  # an objective no other test has traced
+    job = {
+        "objective": {"name": "rosenbrock", "params": {"b": b}},
+        "steps": 50,
+        "runs": [{"optimizer": name} for name in ("gd", "momentum", "adam")],
+    }
+    result = optcore.run(job)
+    assert result["timing"]["programs_compiled"] == 3
+    assert traces == [b]
