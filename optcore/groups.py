@@ -78,13 +78,12 @@ def select_runs(mask: jax.Array, new: PyTree, old: PyTree, axes: Axes) -> PyTree
     return jax.tree.map(pick, axes, new, old, is_leaf=lambda x: x is None)
 
 
-def _depends(fn: Callable[..., Any], args: Sequence[Any], batched: list[bool]) -> list[bool]:
-    """Which outputs of ``fn(*args)`` depend on the batched inputs (flattened order).
+def _depends(closed: jax.extend.core.ClosedJaxpr, batched: list[bool]) -> list[bool]:
+    """Which outputs of a traced function depend on its batched inputs (flattened order).
 
     A forward pass over the jaxpr that counts an equation's outputs as dependent when any
     input is: conservative, so it may say batched where a value is shared, never the reverse.
     """
-    closed = jax.make_jaxpr(fn)(*args)
     dep: dict[jax.extend.core.Var, bool] = dict(zip(closed.jaxpr.invars, batched, strict=True))
 
     def of(v: jax.extend.core.Var | jax.extend.core.Literal) -> bool:
@@ -100,16 +99,18 @@ def _depends(fn: Callable[..., Any], args: Sequence[Any], batched: list[bool]) -
 def state_axes(group: Group, objective: AnyObjective, values: ValueShapes, x0: PyTree) -> Axes:
     """vmap axes of the optimizer state: 0 for per-run leaves, None for leaves shared by the
     group, such as step counts. Shared counts keep bias corrections (powers) scalar.
-    ``values`` is one run's (shared, varying); ``x0`` one run's params (shapes suffice)."""
+    ``values`` is one run's (shared, varying); ``x0`` one run's params (shapes suffice).
+    The optimizer's init and update are traced once each (a build's tracing is part of
+    its compile time); the fixed point iterates over their jaxprs."""
 
     def init(v: Values, x: PyTree) -> PyTree:
         return optimizer_of(group, v).init(x)
 
-    state = jax.eval_shape(init, values, x0)
+    traced_init, state = jax.make_jaxpr(init, return_shape=True)(values, x0)
     leaves, treedef = jax.tree.flatten(state)
     per_run = len(jax.tree.leaves(x0))
     value_flags = [False, True]  # shared, varying
-    batched = _depends(init, (values, x0), value_flags + [True] * per_run)
+    batched = _depends(traced_init, value_flags + [True] * per_run)
     loss = jax.ShapeDtypeStruct((), jax.tree.leaves(x0)[0].dtype)
 
     def update(v: Values, x: PyTree, g: PyTree, value: jax.Array, *st: jax.Array) -> PyTree:
@@ -117,9 +118,10 @@ def state_axes(group: Group, objective: AnyObjective, values: ValueShapes, x0: P
             g, jax.tree.unflatten(treedef, st), x, value=value, grad=g, value_fn=objective.value
         )[1]
 
+    traced_update = jax.make_jaxpr(update)(values, x0, x0, loss, *leaves)
     while True:  # the state's own leaves feed back: iterate to a fixed point
         flags = value_flags + [True] * (2 * per_run + 1) + batched
-        new = _depends(update, (values, x0, x0, loss, *leaves), flags)
+        new = _depends(traced_update, flags)
         merged = [a or b for a, b in zip(batched, new, strict=True)]
         if merged == batched:
             return jax.tree.unflatten(treedef, [0 if b else None for b in batched])
