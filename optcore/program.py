@@ -15,8 +15,6 @@ or on a step's outputs, costs as much as the step itself at a few hundred runs.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar, cast
@@ -89,22 +87,20 @@ def first_params(objective: AnyObjective, x0: jax.Array, key: jax.Array) -> PyTr
 
 
 LossAndGrad: TypeAlias = Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]
-_LOSS_AND_GRAD: OrderedDict[tuple[Any, ...], LossAndGrad] = OrderedDict()
-_LOSS_AND_GRAD_KEPT = 64
-_loss_and_grad_lock = threading.Lock()
+_LOSS_AND_GRAD: dict[tuple[Any, ...], LossAndGrad] = {}
+LOSS_AND_GRAD_KEPT = 64  # objectives; all are forgotten when one more comes
 
 
 def loss_and_grad_of(objective: AnyObjective) -> LossAndGrad:
     """The objective's jitted (params, data key, step) -> loss, gradient, one per objective
     (its ``cache_key``) for every program: JAX traces a jitted function once per argument
     shapes, so a race's programs (six optimizers on one objective in Figure 1) trace the
-    gradient once between them, not once each (a sixth of their tracing)."""
+    gradient once between them, not once each (a sixth of their tracing). Two threads
+    building the first programs of an objective at once may each make one; one is kept."""
     key = objective.cache_key()
-    with _loss_and_grad_lock:
-        known = _LOSS_AND_GRAD.get(key)
-        if known is not None:
-            _LOSS_AND_GRAD.move_to_end(key)
-            return known
+    known = _LOSS_AND_GRAD.get(key)
+    if known is not None:
+        return known
     value_and_grad = jax.value_and_grad(objective.loss)
 
     def loss_and_grad(x: PyTree, key: jax.Array, t: jax.Array) -> tuple[jax.Array, PyTree]:
@@ -112,12 +108,10 @@ def loss_and_grad_of(objective: AnyObjective) -> LossAndGrad:
             return cast(tuple[jax.Array, PyTree], value_and_grad(x, jax.random.fold_in(key, 1), t))
         return cast(tuple[jax.Array, PyTree], value_and_grad(x))
 
+    if len(_LOSS_AND_GRAD) >= LOSS_AND_GRAD_KEPT:
+        _LOSS_AND_GRAD.clear()
     jitted: LossAndGrad = jax.jit(loss_and_grad)
-    with _loss_and_grad_lock:
-        jitted = _LOSS_AND_GRAD.setdefault(key, jitted)
-        while len(_LOSS_AND_GRAD) > _LOSS_AND_GRAD_KEPT:
-            _LOSS_AND_GRAD.popitem(last=False)
-    return jitted
+    return _LOSS_AND_GRAD.setdefault(key, jitted)
 
 
 @dataclass(frozen=True)
@@ -335,7 +329,7 @@ class Program:
         and the step, a noisy objective's draws too. Its uses (a step, a record's first
         step, the finals) trace and lower it once, and it is shared with the other programs
         of the objective (``loss_and_grad_of``)."""
-        return self._once("loss_and_grad", lambda: loss_and_grad_of(self.objective))
+        return loss_and_grad_of(self.objective)
 
     def _fast_path(
         self,
