@@ -63,12 +63,14 @@ def bare_figure1_compile(b: float) -> float:
 
 
 def first_compile(b: float, threads: int) -> tuple[float, int]:
-    runner.COMPILE_THREADS = threads
+    default, runner.COMPILE_THREADS = runner.COMPILE_THREADS, threads
     doc = {**FIGURE1, "objective": {"name": "rosenbrock", "params": {"a": 1.0, "b": b}}}
     job = JobRunner(parse_job(doc))
     t0 = time.perf_counter()
-    job.compile()
-    runner.COMPILE_THREADS = 1
+    try:
+        job.compile()
+    finally:
+        runner.COMPILE_THREADS = default  # the rest of the bench runs as the service does
     return time.perf_counter() - t0, job.count.programs
 
 
