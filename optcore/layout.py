@@ -76,6 +76,12 @@ class Layout:
     def block_len(self) -> int:
         return self.stride * self.records_per_block
 
+    @property
+    def narrow(self) -> bool:
+        """A cheap objective's program of at most ``ELEMENTAL_MAX_RUNS`` runs: XLA makes its
+        step loop one kernel, in which per-step checks cost next to nothing."""
+        return self.cheap and self.runs <= ELEMENTAL_MAX_RUNS
+
     def compiler_options(self, platform: str) -> dict[str, str | bool] | None:
         """XLA options for this program on ``platform``; XLA's defaults except on the CPU:
         - a latency program of a cheap objective (a tuning search's, and its race's) waits

@@ -204,6 +204,7 @@ class JobRunner:
             shape.blocks_per_call,
             job.snapshot,
             self.stopping,
+            shape.narrow,
         )
         key = (
             job.objective.cache_key(),

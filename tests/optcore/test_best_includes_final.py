@@ -50,8 +50,10 @@ def test_the_best_of_every_step_recorded_is_the_first_lowest_loss_as_when_tracke
     # sgd on |x|^2 / 2 at lr 2: x -> -x, so the loss repeats exactly (ties at every step); at
     # lr 1 it is 0 from step 1 on; at lr 0.5 it halves until the loss underflows to 0 (ties); at
     # lr 3 it doubles in size until it overflows. Every step recorded finds the best in the records
-    # (program.py: _best_recorded); every 2nd tracks it per step. Both must agree with numpy.
-    # A long job spans several calls, so a later call must keep an earlier call's best.
+    # (program.py: _best_recorded); every 2nd tracks it per step, and so does a run alone with
+    # every step recorded (a narrow program checks in its loop: Layout.narrow). All must agree
+    # with numpy. A long job spans several calls, so a later call must keep an earlier call's
+    # best.
     runs = [
         {"optimizer": "sgd", "hyperparameters": {"learning_rate": lr}}
         for lr in (2.0, 1.0, 0.5, 3.0)
@@ -65,11 +67,15 @@ def test_the_best_of_every_step_recorded_is_the_first_lowest_loss_as_when_tracke
     }
     every_step = optcore.run({**base, "record": {"every": 1}})
     every_other = optcore.run({**base, "record": {"every": 2}})
-    for one, two in zip(every_step["runs"], every_other["runs"], strict=True):
+    alone = [optcore.run({**base, "runs": [r], "record": {"every": 1}})["runs"][0] for r in runs]
+    for one, two, single in zip(every_step["runs"], every_other["runs"], alone, strict=True):
         losses = np.asarray(one["loss"], dtype=float)
         best, at = _first_lowest(losses)
         assert (one["best"]["loss"], one["best"]["step"]) == (best, at)
         assert (two["best"]["loss"], two["best"]["step"]) == (best, at)
+        own = _first_lowest(np.asarray(single["loss"], dtype=float))
+        assert (single["best"]["loss"], single["best"]["step"]) == own
+        assert (single["status"], single["diverged_at"]) == (one["status"], one["diverged_at"])
     ties, at_once, halving, grows = every_step["runs"]
     assert ties["best"]["step"] == 0  # equal losses: the first
     assert at_once["best"]["step"] == 1 and at_once["best"]["loss"] == 0.0

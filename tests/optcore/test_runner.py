@@ -100,6 +100,30 @@ def test_divergence_ends_one_run_with_the_step_and_spares_its_group():
     assert fine["best"]["step"] == alone["runs"][0]["best"]["step"]
 
 
+def test_a_loss_that_overflows_while_the_params_stay_finite_ends_the_run_as_diverged():
+    # gd at lr 3 on |x|^2 / 2 maps x to -2x: in float64 the loss overflows near step 514 and the
+    # params only near step 1,025. A job of 700 steps ends with finite params and a finite best,
+    # so only the check on the loss sees it: a run alone with every step recorded (a narrow
+    # program, which checks in its loop), in a group (after the loop, over the records), or
+    # recorded every 3rd step.
+    x, t = np.array([0.75, -0.5]), 0
+    with np.errstate(over="ignore"):
+        while np.isfinite(0.5 * np.sum(x**2)):  # numpy float64 transcription of the run
+            x, t = x - 3.0 * x, t + 1
+    assert np.all(np.isfinite(x)) and 0 < t < 700
+    base = {
+        "objective": {"name": "quadratic", "params": {"condition": 1.0}},
+        "init": {"point": [0.75, -0.5]},
+        "steps": 700,
+        "dtype": "float64",
+    }
+    alone = [{"optimizer": "gd", "hyperparameters": {"learning_rate": 3.0}}]
+    grouped = [{"optimizer": "gd", "sweep": {"learning_rate": [3.0, 0.1, 0.2, 0.3]}}]
+    for runs, every in ((alone, 1), (grouped, 1), (alone, 3), (grouped, 3)):
+        blown = optcore.run({**base, "runs": runs, "record": {"every": every}})["runs"][0]
+        assert (blown["status"], blown["diverged_at"], blown["steps"]) == ("diverged", t, t)
+
+
 def test_fast_and_exact_paths_agree_on_records_and_best_step():
     """A diverging neighbour sends its group down the exact path; a run alone takes the
     fast one. Both must report the same records, best loss and best step."""
