@@ -1,10 +1,11 @@
 """The compiled program of one group: a call runs up to ``blocks_per_call`` fixed-length blocks.
 
-One call runs ``n`` blocks (a traced count) from step ``t0`` as one loop over its records
-(``stride`` steps each, the last ones fewer at the step limit); the step limit is traced too
-and the loops have traced trip counts, so jobs of any length share the program and no step
-is ever masked. One loop, not a loop of blocks of records: every loop level adds XLA kernels
-(its buffers, its counters, its copies), which cost compile time and a fixed time per call.
+One call takes ``taken`` steps (a traced count: ``n`` blocks, or the steps left before the
+limit) from step ``t0`` as one loop over its records (``stride`` steps each, the last ones
+fewer at the step limit); the step limit is traced too and the loops have traced trip
+counts, so jobs of any length share the program and no step is ever masked. One loop, not a
+loop of blocks of records: every loop level adds XLA kernels (its buffers, its counters, its
+copies), which cost compile time and a fixed time per call.
 A call runs first on a fast path: plain steps, like a hand-written ``lax.scan``, that only
 note whether something happened (a non-finite value, a stopping rule met). Only when that is
 so for a run still going does the runner run the call again on the exact path, which checks
@@ -191,11 +192,6 @@ class Program:
             values, starts, keys
         )
 
-    def steps_to_take(self, limits: Limits[jax.Array], t0: jax.Array, n: jax.Array) -> jax.Array:
-        """Steps a call of ``n`` blocks from step ``t0`` takes: all, or those left before the
-        limit."""
-        return jnp.minimum(n * self.block_len, jnp.maximum(limits.steps - t0, 0))
-
     def start(
         self, carry: Carry[jax.Array], values: Values, fresh: jax.Array, starts: Starts
     ) -> Carry[jax.Array]:
@@ -214,13 +210,14 @@ class Program:
         values: Values,
         limits: Limits[jax.Array],
         t0: jax.Array,
-        n: jax.Array,
+        taken: jax.Array,
         fresh: jax.Array,
         starts: Starts,
     ) -> tuple[Carry[jax.Array], Records[jax.Array], jax.Array]:
-        """The fast path over up to ``n`` blocks: ``(carry, records, needs_exact)``."""
+        """The fast path over ``taken`` steps from step ``t0`` (the runner's count: a
+        call's blocks, or the steps left before the limit): ``(carry, records,
+        needs_exact)``."""
         carry = self.start(carry, values, fresh, starts)
-        taken = self.steps_to_take(limits, t0, n)
         moved, (series, live, xs), events = self._fast_path(carry, values, limits, t0, taken)
         if carry.step.shape[0] == 1:
             # The runner calls a group only while one of its runs is going: a lone run is,
@@ -238,13 +235,13 @@ class Program:
         values: Values,
         limits: Limits[jax.Array],
         t0: jax.Array,
-        n: jax.Array,
+        taken: jax.Array,
         fresh: jax.Array,
         starts: Starts,
     ) -> tuple[Carry[jax.Array], Records[jax.Array]]:
-        """The exact path over the same blocks, from the same carry."""
+        """The exact path over the same steps, from the same carry."""
         carry = self.start(carry, values, fresh, starts)
-        carry, out, _ = self._exact_path(carry, values, limits, self.steps_to_take(limits, t0, n))
+        carry, out, _ = self._exact_path(carry, values, limits, taken)
         return carry, self._records(carry, *out)
 
     def _call_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:

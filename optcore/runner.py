@@ -293,7 +293,8 @@ class JobRunner:
         t0 = time.perf_counter()
         values, starts, keys = g.inputs
         fresh = np.bool_(g.t0 == 0 and not g.records)
-        args = (g.carry, values, limits, np.int32(g.t0), np.int32(n), fresh, (starts, keys))
+        taken = np.int32(min(n * g.layout.block_len, max(self.job.spec.steps - g.t0, 0)))
+        args = (g.carry, values, limits, np.int32(g.t0), taken, fresh, (starts, keys))
         moved, records, needs_exact = g.compiled.fast(*args)
         # the records are usually the ones kept: fetched with the flag, in one go
         host, exact = to_host((records, needs_exact))
