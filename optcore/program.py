@@ -400,9 +400,10 @@ class Program:
         loss = series[..., 0]
         if not track_best:
             best, best_t = _best_recorded(loss, live, best, best_t, t0)
-        # Non-finite values, checked once per call rather than per step (which cost 40%): a
-        # NaN or Inf loss or gradient reaches the params (and stays: an update of a
-        # non-finite param is non-finite), the recorded losses or the best.
+        # Non-finite values, checked once per call rather than per step (which cost 40% in
+        # a wide program): a NaN or Inf loss or gradient reaches the params (and stays: an
+        # update of a non-finite param is non-finite), the recorded losses (every step's, in
+        # a narrow program's loop) or the best.
         event = event | ~jax.vmap(_all_finite)(x) | ~jnp.isfinite(best)
         if not in_loop:
             event |= ~jnp.all(jnp.isfinite(loss) | ~live, axis=1)

@@ -101,7 +101,7 @@ def test_divergence_ends_one_run_with_the_step_and_spares_its_group():
 
 
 def test_a_loss_that_overflows_while_the_params_stay_finite_ends_the_run_as_diverged():
-    # gd at lr 3 on |x|^2 / 2 maps x to -2x: in float64 the loss overflows near step 514 and the
+    # gd at lr 3 on |x|^2 / 2 maps x to -2x: in float64 the loss overflows at step 513 and the
     # params only near step 1,025. A job of 700 steps ends with finite params and a finite best,
     # so only the check on the loss sees it: a run alone with every step recorded (a narrow
     # program, which checks in its loop), in a group (after the loop, over the records), or
