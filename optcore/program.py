@@ -126,7 +126,7 @@ class Program:
     blocks_per_call: int
     snapshot: str  # what of the params is recorded: VECTOR (<= 3-D), FLAT (for a plane), none
     stopping: tuple[bool, bool, bool]  # which of tolerance, grad_tolerance, target_loss apply
-    narrow: bool = False  # its step loop is one kernel (``Layout.narrow``)
+    narrow: bool  # its step loop is one kernel (``Layout.narrow``)
     # what is worked out once per program (its shapes are fixed): ``_once``
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -219,15 +219,15 @@ class Program:
         needs_exact)``."""
         carry = self.start(carry, values, fresh, starts)
         moved, (series, live, xs), events = self._fast_path(carry, values, limits, t0, taken)
-        if carry.step.shape[0] == 1:
-            # The runner calls a group only while one of its runs is going: a lone run is,
-            # so nothing is masked or put back (Figure 1's programs: a third fewer kernels).
-            return moved, self._records(moved, series, live, xs), jnp.any(events)
-        axes = self.carry_axes(values, carry.params)
-        active = (carry.status == RUNNING) & (carry.step < limits.steps)
-        needs_exact = jnp.any(active & events)
-        moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
-        return moved, self._records(moved, series, live & active[:, None], xs), needs_exact
+        # The runner calls a group only while one of its runs is going: a lone run is, so
+        # nothing is masked or put back (Figure 1's programs: a third fewer kernels).
+        if carry.step.shape[0] > 1:
+            active = (carry.status == RUNNING) & (carry.step < limits.steps)
+            events &= active
+            axes = self.carry_axes(values, carry.params)
+            moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
+            live &= active[:, None]
+        return moved, self._records(moved, series, live, xs), jnp.any(events)
 
     def exact(
         self,

@@ -325,7 +325,7 @@ class JobRunner:
         )
         g.records.append(records)
         g.carry = moved
-        g.t0 = min(self.job.spec.steps, g.t0 + n * g.layout.block_len)
+        g.t0 += int(taken)
         step, status = records.counters[:, 0], records.counters[:, 1]
         g.live = int(np.count_nonzero((status == RUNNING) & (step < self.job.spec.steps)))
 
