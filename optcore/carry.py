@@ -39,13 +39,14 @@ class Limits(NamedTuple, Generic[Leaf]):
 
 
 class Records(NamedTuple, Generic[Leaf]):
-    """What a call records every ``stride`` steps and where its runs stand after it, packed
-    into few arrays by dtype: each is a transfer to the host, which costs about as much as
-    a thousand steps of a small run."""
+    """What a call records every ``stride`` steps and where its runs stand after it. The
+    recorded values are columns, a buffer each (``Program._recorded`` says why)."""
 
-    series: Leaf  # [B, R, 2 + h]: loss, grad norm (, held-out loss when h = 1)
+    series: tuple[Leaf, ...]  # [B, R] each: loss, grad norm (, held-out loss)
     valid: Leaf  # [B, R] the run was still going at that step
-    params: Leaf  # [B, R, d]: the params (or flattened) when recorded, else d = 0
+    # the params when recorded: a vector's coordinates, [B, R] each; flattened (for a
+    # landscape plane), one [B, R, d]; else none
+    params: tuple[Leaf, ...]
     finals: Leaf  # [B, 3 + h]: loss, grad norm at the params after the call, best loss (, held-out)
     counters: Leaf  # [B, 4] int32: step, status, diverged_at, best_step (as in Carry)
 

@@ -44,9 +44,10 @@ from .trees import PyTree, Values
 State = TypeVar("State")  # what a call's steps carry
 Memo = TypeVar("Memo")
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
-# a call's records: series [B, R, 2 + h] (loss, grad norm, held-out loss when h = 1), live
-# [B, R], params snapshots [B, R, d]
-CallOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]
+Columns: TypeAlias = tuple[jax.Array, ...]
+# a call's records (``Records``): the series' columns [B, R] each (loss, grad norm, held-out
+# loss when there is one), live [B, R], the params snapshot's columns
+CallOutputs: TypeAlias = tuple[Columns, jax.Array, Columns]
 CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
@@ -244,22 +245,31 @@ class Program:
         carry, out, _ = self._exact_path(carry, values, limits, taken)
         return carry, self._records(carry, *out)
 
-    def _call_outputs(self, params: PyTree) -> tuple[jax.ShapeDtypeStruct, ...]:
-        """Shapes of a call's records, [B, K * R, ...] each (series, live, params snapshot:
-        ``CallOutputs``), from the batched ``params`` without tracing a step."""
+    def _call_outputs(self, params: PyTree) -> CallOutputs:
+        """A call's record buffers, zeros (``CallOutputs``, ``Records``), shaped from the
+        batched ``params`` without tracing a step: [B, R] columns, or [B, R, d] for a
+        flattened snapshot."""
         first = jax.tree.leaves(params)[0]
         one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
         held = jax.eval_shape(self._held_out, one)
         snap = jax.eval_shape(self._snap, one)
         br = (first.shape[0], self.blocks_per_call * self.records_per_block)
-        return (
-            jax.ShapeDtypeStruct((*br, 2 + held.size), first.dtype),
-            jax.ShapeDtypeStruct(br, jnp.bool_),
-            jax.ShapeDtypeStruct((*br, *snap.shape), snap.dtype),
-        )
+        series = tuple(jnp.zeros(br, first.dtype) for _ in range(2 + held.size))
+        if self.snapshot == FLAT:
+            xs: Columns = (jnp.zeros((*br, *snap.shape), snap.dtype),)
+        else:
+            xs = tuple(jnp.zeros(br, snap.dtype) for _ in range(snap.size))
+        return series, jnp.zeros(br, jnp.bool_), xs
+
+    def _snapshot_columns(self, params: PyTree) -> Columns:
+        """What a record keeps of the batched ``params``, as ``_call_outputs`` lays it out."""
+        snap = jax.vmap(self._snap)(params)
+        if self.snapshot == FLAT:
+            return (snap,)
+        return tuple(snap[:, i] for i in range(snap.shape[1]))
 
     def _records(
-        self, carry: Carry[jax.Array], series: jax.Array, valid: jax.Array, xs: jax.Array
+        self, carry: Carry[jax.Array], series: Columns, valid: jax.Array, xs: Columns
     ) -> Records[jax.Array]:
         if self.objective.stochastic:  # the finals are of the objective's full value
             final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(
@@ -294,14 +304,27 @@ class Program:
         at the record's first step (the loss and gradient there, once more), then the steps
         in a loop of traced length. The loops take exactly the steps left, so no step needs
         a mask, and no step keeps its outputs (a select per step, which costs as much as the
-        step at a few hundred runs). Record r lands at [:, r] of the call's buffers (a
-        record's loss, grad norm and held-out loss in one row of the series); slots not
-        reached stay zero, so invalid. ``live_if_reached``: every record reached is valid
-        (the fast path), so the flags are set once after the loop instead of written with
-        each record (a kernel a step when every step is recorded)."""
-        buffers = tuple(jnp.zeros(s.shape, s.dtype) for s in self._call_outputs(params_of(state)))
+        step at a few hundred runs). Record r lands at [:, r] of the call's buffers; slots
+        not reached stay zero, so invalid.
+
+        Each recorded value has a buffer of its own (the series' and the snapshot's
+        columns). XLA's CPU runtime runs a program's kernels in turn on the calling thread
+        when none touches a buffer over 512 bytes, and hands them to its thread pool
+        otherwise. One Adam run recorded every 100 steps keeps 128 records a call: 512
+        bytes a float32 column, 1 KB as rows of two. Columns take its 10k-step job from
+        0.75x a bare scan to 0.80x (``bench_speed.py``, width 1).
+
+        ``live_if_reached``: every record reached is valid (the fast path), so the flags
+        are set once after the loop instead of written with each record (a kernel a step
+        when every step is recorded)."""
+        buffers = self._call_outputs(params_of(state))
         records = (steps + self.stride - 1) // self.stride
-        put = jax.lax.dynamic_update_index_in_dim
+
+        def put(buffers: Columns, values: Columns, r: jax.Array) -> Columns:
+            return tuple(
+                jax.lax.dynamic_update_index_in_dim(b, v, r, 1)
+                for b, v in zip(buffers, values, strict=True)
+            )
 
         def record(r: jax.Array, carry: tuple[State, CallOutputs]) -> tuple[State, CallOutputs]:
             s, (series, live, xs) = carry
@@ -313,14 +336,11 @@ class Program:
                 taken = jnp.minimum(self.stride, steps - r * self.stride)
                 s = jax.lax.fori_loop(0, taken, lambda i, s: step(s)[0], s)
             held = jax.vmap(self._held_out)(params).reshape(len(loss), -1)
-            row = jnp.concatenate([loss[:, None], gnorm[:, None], held], axis=1)
-            series = put(series, row, r, 1)
-            live = live if live_if_reached else put(live, alive, r, 1)
-            return s, (series, live, put(xs, jax.vmap(self._snap)(params), r, 1))
+            series = put(series, (loss, gnorm, *held.T), r)
+            live = live if live_if_reached else put((live,), (alive,), r)[0]
+            return s, (series, live, put(xs, self._snapshot_columns(params), r))
 
-        state, (series, live, xs) = jax.lax.fori_loop(
-            0, records, record, (state, cast(CallOutputs, buffers))
-        )
+        state, (series, live, xs) = jax.lax.fori_loop(0, records, record, (state, buffers))
         if live_if_reached:
             live = jnp.broadcast_to(jnp.arange(live.shape[1]) < records, live.shape)
         return state, (series, live, xs)
@@ -397,7 +417,7 @@ class Program:
             live_if_reached=True,
         )
         x, opt_state, t, best, best_t, event = state
-        loss = series[..., 0]
+        loss = series[0]
         if not track_best:
             best, best_t = _best_recorded(loss, live, best, best_t, t0)
         # Non-finite values, checked once per call rather than per step (which cost 40% in

@@ -65,12 +65,21 @@ def _optimizer_doc(config: Mapping[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _with_final(series: NDArray[Any], final: NDArray[Any], counts: NDArray[Any]) -> NDArray[Any]:
-    """[B, R, ...] records with one more slot, where run b's final value goes at its
-    ``counts[b]`` (so that its series is a contiguous row prefix). Slots past it are left
-    unset: only the prefix is ever read."""
-    out = np.empty((series.shape[0], series.shape[1] + 1, *series.shape[2:]), series.dtype)
-    out[:, :-1] = series
+def _with_final(
+    columns: list[NDArray[Any]], final: NDArray[Any], counts: NDArray[Any]
+) -> NDArray[Any]:
+    """Recorded columns ([B, R] each) as one array with one more slot, where run b's final
+    value goes at its ``counts[b]`` (so that its series is a contiguous row prefix): a
+    series, [B, R + 1], from one column and ``final`` [B]; a trajectory, [B, R + 1, d], from
+    d columns and ``final`` [B, d]. Slots past the final are left unset: only the prefix is
+    ever read."""
+    first = columns[0]
+    out = np.empty((first.shape[0], first.shape[1] + 1, *final.shape[1:]), first.dtype)
+    if final.ndim == 1:
+        out[:, :-1] = first
+    else:
+        for i, column in enumerate(columns):
+            out[:, :-1, i] = column
     out[np.arange(len(counts)), counts] = final
     return out
 
@@ -86,10 +95,12 @@ class GroupRecords:
         calls = g.records
         keep = runner.every // g.layout.stride  # > 1 when records were taken more often
 
-        def joined(name: str) -> NDArray[Any]:  # in the job's dtype: float32 is written short
-            parts = [getattr(c, name) for c in calls]
+        def joined(parts: list[NDArray[Any]]) -> NDArray[Any]:  # float32 stays (written short)
             whole = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
             return whole[:, ::keep] if keep > 1 else whole
+
+        def columns(name: str) -> list[NDArray[Any]]:
+            return [joined(list(parts)) for parts in zip(*(getattr(c, name) for c in calls))]
 
         self.final_params_tree: PyTree = jax.tree.map(
             lambda a: a[: g.size], to_host(g.carry.params)
@@ -97,7 +108,7 @@ class GroupRecords:
         last = calls[-1]
         final_loss, final_grad_norm, best = (last.finals[:, i] for i in range(3))
         final_step, status, diverged_at, best_step = last.counters.astype(np.int64).T
-        valid = joined("valid").sum(axis=1)
+        valid = joined([c.valid for c in calls]).sum(axis=1)
         every = runner.every
         # the last state is appended when it fell between records
         extra = (valid == 0) | ((valid - 1) * every != final_step)
@@ -105,17 +116,17 @@ class GroupRecords:
         self.records = valid
         slot = valid  # where the final value goes (ignored unless extra)
 
-        recorded = joined("series")
+        recorded = columns("series")
 
         def series(column: int, final: NDArray[Any]) -> NDArray[Any]:
-            return _with_final(recorded[..., column], final, slot)
+            return _with_final([recorded[column]], final, slot)
 
         self.loss = series(0, final_loss)
         self.grad_norm = series(1, final_grad_norm)
         self.final_loss = final_loss
         self.vector = runner.job.objective.vector
         self.final_params: NDArray[Any] | None = self.final_params_tree if self.vector else None
-        self.params = joined("params")
+        self.params = columns("params")  # a vector's coordinates, or one flattened array
         self.trajectory: NDArray[Any] | None = None
         if runner.job.snapshot == VECTOR and self.final_params is not None:
             self.trajectory = _with_final(self.params, self.final_params, slot)
@@ -146,7 +157,7 @@ class GroupRecords:
         """Run b's recorded (flattened) params and its final ones, as rows."""
         n = int(self.records[b])
         final = np.concatenate([np.ravel(x) for x in jax.tree.leaves(self.final_tree(b))])
-        return np.vstack([self.params[b, :n], final[None]]).astype(np.float64)
+        return np.vstack([self.params[0][b, :n], final[None]]).astype(np.float64)
 
 
 def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> dict[str, Any]:

@@ -317,9 +317,9 @@ class JobRunner:
         kept, size = n * g.layout.records_per_block, g.size
         series, valid, params, finals, counters = host
         records = Records(
-            series[:size, :kept],
+            tuple(c[:size, :kept] for c in series),
             valid[:size, :kept],
-            params[:size, :kept],
+            tuple(c[:size, :kept] for c in params),
             finals[:size],
             counters[:size],
         )
