@@ -13,6 +13,7 @@ from optcore.layout import (
 from optcore.spec import parse_job
 
 ELEMENTAL = {"xla_cpu_use_fusion_emitters": False}
+ONE_MODULE = {"xla_cpu_parallel_codegen_split_count": "1"}
 
 
 def test_a_cheap_objective_gets_the_cpu_preset_and_its_latency_programs_o0():
@@ -31,7 +32,7 @@ def test_a_race_of_single_runs_gets_the_preset_generated_by_the_elemental_emitte
     rosenbrock = objectives.get("rosenbrock")
     for runs in range(1, ELEMENTAL_MAX_RUNS + 1):
         narrow = layout(rosenbrock, 10, runs, 2)
-        assert narrow.compiler_options("cpu") == {**CHEAP_PRESET, **ELEMENTAL}
+        assert narrow.compiler_options("cpu") == {**CHEAP_PRESET, **ELEMENTAL, **ONE_MODULE}
         assert narrow.compiler_options("gpu") is None
     wider = layout(rosenbrock, 10, ELEMENTAL_MAX_RUNS + 1, 2)
     assert wider.runs > ELEMENTAL_MAX_RUNS and wider.compiler_options("cpu") == CHEAP_PRESET
