@@ -8,7 +8,7 @@ a job it carries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -96,12 +96,32 @@ def _depends(closed: jax.extend.core.ClosedJaxpr, batched: list[bool]) -> list[b
     return [of(v) for v in closed.jaxpr.outvars]
 
 
+_STATE_AXES: dict[Hashable, Axes] = {}
+STATE_AXES_KEPT = 1024
+
+
 def state_axes(group: Group, objective: AnyObjective, values: ValueShapes, x0: PyTree) -> Axes:
     """vmap axes of the optimizer state: 0 for per-run leaves, None for leaves shared by the
     group, such as step counts. Shared counts keep bias corrections (powers) scalar.
     ``values`` is one run's (shared, varying); ``x0`` one run's params (shapes suffice).
-    The optimizer's init and update are traced once each (a build's tracing is part of
-    its compile time); the fixed point iterates over their jaxprs."""
+    Remembered per optimizer structure and shapes: the objective plays no part (an
+    optimizer that evaluates it does so at per-run params), so a known optimizer on a new
+    objective (another Rosenbrock ``b``) traces nothing here."""
+    shapes = tuple((a.shape, a.dtype) for a in jax.tree.leaves((values, x0)))
+    key = (group.key, jax.tree.structure(x0), shapes)
+    known = _STATE_AXES.get(key)
+    if known is None:
+        if len(_STATE_AXES) >= STATE_AXES_KEPT:
+            _STATE_AXES.clear()
+        known = _STATE_AXES.setdefault(key, _traced_state_axes(group, objective, values, x0))
+    return known
+
+
+def _traced_state_axes(
+    group: Group, objective: AnyObjective, values: ValueShapes, x0: PyTree
+) -> Axes:
+    """``state_axes`` from the optimizer's init and update, traced once each (a build's
+    tracing is part of its compile time); the fixed point iterates over their jaxprs."""
 
     def init(v: Values, x: PyTree) -> PyTree:
         return optimizer_of(group, v).init(x)
