@@ -63,3 +63,31 @@ def test_a_network_keeps_the_default_options_even_for_latency():  # preset: slow
     )
     assert layout(job.objective, 1, 1, 0, latency=True).compiler_options("cpu") is None
     assert layout(job.objective, 1, 64, 0).compiler_options("cpu") is None
+
+
+def test_a_lone_runs_call_keeps_every_record_buffer_within_512_bytes():
+    """XLA's CPU runtime runs a program's kernels in turn on the calling thread only when no
+    buffer is over 512 bytes: one float32 run recorded every 100 steps keeps 128 records a
+    call, so the records must be columns ([1, 128] each), not rows of several values."""
+    import jax
+    import numpy as np
+
+    from optcore.runner import JobRunner
+
+    job = JobRunner(
+        parse_job(
+            {
+                "objective": {"name": "rosenbrock"},
+                "runs": [{"optimizer": "adam"}],
+                "steps": 10_000,
+                "record": {"every": 100},
+            }
+        )
+    )
+    job.compile()
+    (group,) = job.groups
+    assert group.layout.records_per_block * group.layout.blocks_per_call == 128
+    _, records, _ = group.compiled.fast.out_info
+    sizes = [int(np.prod(a.shape)) * np.dtype(a.dtype).itemsize for a in jax.tree.leaves(records)]
+    assert len(records.series) == 2 and len(records.params) == 2  # loss, grad norm; x, y
+    assert max(sizes) <= 512, sizes
