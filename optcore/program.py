@@ -37,7 +37,16 @@ from .carry import (
     Records,
     Starts,
 )
-from .groups import VALUE_AXES, Group, optimizer_of, select_runs, state_axes
+from .groups import (
+    VALUE_AXES,
+    Group,
+    StateFacts,
+    Update,
+    optimizer_of,
+    select_runs,
+    state_facts,
+    update_of,
+)
 from .objectives import AnyObjective, Objective
 from .trees import PyTree, Values
 
@@ -160,19 +169,39 @@ class Program:
     def _first_params(self, x0: jax.Array, key: jax.Array) -> PyTree:
         return first_params(self.objective, x0, key)
 
-    def carry_axes(self, values: Values, params: PyTree) -> Carry[int]:
-        """``params``: the batched params (any pytree), for their shapes. Worked out once
-        per program (it traces the optimizer a few times)."""
+    def _facts(self, values: Values, params: PyTree) -> StateFacts:
+        """The optimizer's ``StateFacts``; ``params``: the batched params (any pytree), for
+        their shapes."""
 
-        def build() -> Carry[int]:
+        def build() -> StateFacts:
             spec: Callable[..., jax.ShapeDtypeStruct] = jax.ShapeDtypeStruct
             shared, varying = values
             one_run = (spec(shared.shape, shared.dtype), spec(varying.shape[1:], varying.dtype))
             one_params = jax.tree.map(lambda a: spec(a.shape[1:], a.dtype), params)
-            axes = state_axes(self.group, self.objective, one_run, one_params)
-            return Carry(0, axes, 0, 0, 0, 0, 0, 0)
+            return state_facts(self.group, self.objective, one_run, one_params)
 
-        return self._once("carry_axes", build)
+        return self._once("facts", build)
+
+    def carry_axes(self, values: Values, params: PyTree) -> Carry[int]:
+        """vmap axes of the carry, from the batched ``params``' shapes."""
+        return Carry(0, self._facts(values, params).axes, 0, 0, 0, 0, 0, 0)
+
+    def _update(self, values: Values, params: PyTree) -> Update:
+        """One run's update, ``(values, grad, state, params, loss) -> (updates, state)``:
+        shared by every program of the optimizer (``update_of``) unless it evaluates the
+        objective, which is this program's own."""
+        if not self._facts(values, params).evaluates:
+            return update_of(self.group)
+        value_fn = self.objective.value
+
+        def update(
+            v: Values, grad: PyTree, state: PyTree, x: PyTree, loss: jax.Array
+        ) -> tuple[PyTree, PyTree]:
+            opt = optimizer_of(self.group, v)
+            out = opt.update(grad, state, x, value=loss, grad=grad, value_fn=value_fn)
+            return cast(tuple[PyTree, PyTree], out)
+
+        return update
 
     def init(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
         """The runs' first carry. Jitted once per program, so that the runner's query of the
@@ -376,14 +405,13 @@ class Program:
         in_loop = self.narrow
         track_best = self.stride > 1 or in_loop
 
+        update = self._update(values, c.params)
+
         def step(s: FastState, v: Values, key: jax.Array) -> tuple[FastState, StepOutputs]:
-            opt = optimizer_of(self.group, v)
             x, opt_state, t, best, best_t, event = s
             loss, grad = loss_and_grad(x, key, t)
             gnorm = optax.tree.norm(grad)
-            updates, opt_state = opt.update(
-                grad, opt_state, x, value=loss, grad=grad, value_fn=self.objective.value
-            )
+            updates, opt_state = update(v, grad, opt_state, x, loss)
             x_next = optax.apply_updates(x, updates)
             met = jnp.zeros((), bool)
             if use_target:
@@ -438,16 +466,14 @@ class Program:
         loss_and_grad = self._loss_and_grad()
         use_tol, use_gtol, use_target = self.stopping
         axes = self.carry_axes(values, c.params)
+        update = self._update(values, c.params)
 
         def step(c: Carry[jax.Array], v: Values) -> tuple[Carry[jax.Array], StepOutputs]:
-            opt = optimizer_of(self.group, v)
             active = (c.status == RUNNING) & (c.step < limits.steps)
             x = c.params
             loss, grad = loss_and_grad(x, c.key, c.step)
             gnorm = optax.tree.norm(grad)
-            updates, opt_state = opt.update(
-                grad, c.opt_state, x, value=loss, grad=grad, value_fn=self.objective.value
-            )
+            updates, opt_state = update(v, grad, c.opt_state, x, loss)
             x_next = optax.apply_updates(x, updates)
             bad_here = ~jnp.isfinite(loss)
             bad = bad_here | ~_all_finite(x_next)
