@@ -42,6 +42,7 @@ from .groups import (
     Group,
     StateFacts,
     Update,
+    init_of,
     optimizer_of,
     select_runs,
     state_facts,
@@ -75,6 +76,9 @@ def _best_recorded(
     return jnp.where(improved, lowest, best), jnp.where(improved, t0 + at, best_t).astype(
         best_t.dtype
     )
+
+
+_norm = jax.jit(optax.tree.norm)
 
 
 def _all_finite(tree: PyTree) -> jax.Array:
@@ -214,7 +218,7 @@ class Program:
             params = self._first_params(x0, key)
             zero = jnp.zeros([], jnp.int32)
             inf = jnp.asarray(jnp.inf, x0.dtype)
-            state = optimizer_of(self.group, v).init(params)
+            state = init_of(self.group)(v, params)
             return Carry(params, state, key, zero, zero, zero - 1, inf, zero)
 
         params = jax.eval_shape(jax.vmap(self._first_params), starts, keys)
@@ -311,7 +315,7 @@ class Program:
         final_held = jax.vmap(self._held_out)(carry.params).reshape(len(final_loss), -1)
         finals = (
             final_loss[:, None],
-            jax.vmap(optax.tree.norm)(final_grad)[:, None],
+            jax.vmap(_norm)(final_grad)[:, None],
             carry.best_loss[:, None],
             final_held,
         )
@@ -410,7 +414,7 @@ class Program:
         def step(s: FastState, v: Values, key: jax.Array) -> tuple[FastState, StepOutputs]:
             x, opt_state, t, best, best_t, event = s
             loss, grad = loss_and_grad(x, key, t)
-            gnorm = optax.tree.norm(grad)
+            gnorm = _norm(grad)
             updates, opt_state = update(v, grad, opt_state, x, loss)
             x_next = optax.apply_updates(x, updates)
             met = jnp.zeros((), bool)
@@ -430,7 +434,7 @@ class Program:
 
         def peek(s: FastState, key: jax.Array) -> StepOutputs:
             loss, grad = loss_and_grad(s[0], key, s[2])
-            return loss, optax.tree.norm(grad), jnp.ones((), bool)
+            return loss, _norm(grad), jnp.ones((), bool)
 
         steps = jax.vmap(step, in_axes=(state_axes, VALUE_AXES, 0), out_axes=(state_axes, 0))
         peeks = jax.vmap(peek, in_axes=(state_axes, 0))
@@ -472,7 +476,7 @@ class Program:
             active = (c.status == RUNNING) & (c.step < limits.steps)
             x = c.params
             loss, grad = loss_and_grad(x, c.key, c.step)
-            gnorm = optax.tree.norm(grad)
+            gnorm = _norm(grad)
             updates, opt_state = update(v, grad, c.opt_state, x, loss)
             x_next = optax.apply_updates(x, updates)
             bad_here = ~jnp.isfinite(loss)
@@ -504,7 +508,7 @@ class Program:
         def peek(c: Carry[jax.Array]) -> StepOutputs:
             loss, grad = loss_and_grad(c.params, c.key, c.step)
             active = (c.status == RUNNING) & (c.step < limits.steps)
-            return loss, optax.tree.norm(grad), active
+            return loss, _norm(grad), active
 
         steps = jax.vmap(step, in_axes=(axes, VALUE_AXES), out_axes=(axes, 0))
         c, out = self._recorded(
