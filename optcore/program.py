@@ -78,6 +78,8 @@ def _best_recorded(
     )
 
 
+# a gradient's norm, traced once per shape for every program (a step, a record's peek, the
+# finals); a step's move keeps optax's inline norm, which a tolerance stop was measured with
 _norm = jax.jit(optax.tree.norm)
 
 
