@@ -347,7 +347,7 @@ class Program:
         when none touches a buffer over 512 bytes, and hands them to its thread pool
         otherwise. One Adam run recorded every 100 steps keeps 128 records a call: 512
         bytes a float32 column, 1 KB as rows of two. Columns take its 10k-step job from
-        0.75x a bare scan to 0.80x (``bench_speed.py``, width 1).
+        0.76x a bare scan to 0.83x (``bench_speed.py``, width 1).
 
         ``live_if_reached``: every record reached is valid (the fast path), so the flags
         are set once after the loop instead of written with each record (a kernel a step
