@@ -20,9 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .objectives import AnyObjective, Objective
-from .program import first_params
 from .results import finite
 from .spec import Job, LandscapeSpec
+from .steps import first_params
 from .trees import PyTree
 
 CHUNK_POINTS = 1 << 10  # points of a cheap objective under one vmap

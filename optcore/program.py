@@ -49,6 +49,16 @@ from .groups import (
     update_of,
 )
 from .objectives import AnyObjective, Objective
+from .steps import (
+    LossAndGrad,
+    all_finite,
+    best_recorded,
+    distance_moved,
+    first_params,
+    grad_norm,
+    loss_and_grad_of,
+    where_tree,
+)
 from .trees import PyTree, Values
 
 State = TypeVar("State")  # what a call's steps carry
@@ -61,74 +71,6 @@ CallOutputs: TypeAlias = tuple[Columns, jax.Array, Columns]
 CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
-
-
-def _best_recorded(
-    loss: jax.Array, live: jax.Array, best: jax.Array, best_t: jax.Array, t0: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """The best loss and its step, from a call's record of every step (slot r is step
-    t0 + r) and the best before it: what tracking ``loss < best`` step by step gives (the
-    first of equal losses; NaN never best)."""
-    seen = jnp.where(live & ~jnp.isnan(loss), loss, jnp.inf)
-    at = jnp.argmin(seen, axis=1)
-    lowest = jnp.take_along_axis(seen, at[:, None], axis=1)[:, 0]
-    improved = lowest < best
-    return jnp.where(improved, lowest, best), jnp.where(improved, t0 + at, best_t).astype(
-        best_t.dtype
-    )
-
-
-# a gradient's norm, traced once per shape for every program (a step, a record's peek, the
-# finals); a step's move keeps optax's inline norm, which a tolerance stop was measured with
-_norm = jax.jit(optax.tree.norm)
-
-
-def _all_finite(tree: PyTree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
-def _where(cond: jax.Array, new: PyTree, old: PyTree) -> PyTree:
-    return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
-
-
-def _moved(new: PyTree, old: PyTree) -> jax.Array:
-    return cast(jax.Array, optax.tree.norm(jax.tree.map(jnp.subtract, new, old)))
-
-
-def first_params(objective: AnyObjective, x0: jax.Array, key: jax.Array) -> PyTree:
-    """A run's starting params: its start point ``x0``, or a network's initialisation drawn
-    from the run's key (``x0`` then only gives the dtype)."""
-    if objective.vector:
-        return x0
-    return objective.init_params(jax.random.fold_in(key, 0), x0.dtype)
-
-
-LossAndGrad: TypeAlias = Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]
-_LOSS_AND_GRAD: dict[tuple[Any, ...], LossAndGrad] = {}
-LOSS_AND_GRAD_KEPT = 64  # objectives; all are forgotten when one more comes
-
-
-def loss_and_grad_of(objective: AnyObjective) -> LossAndGrad:
-    """The objective's jitted (params, data key, step) -> loss, gradient, one per objective
-    (its ``cache_key``) for every program: JAX traces a jitted function once per argument
-    shapes, so a race's programs (six optimizers on one objective in Figure 1) trace the
-    gradient once between them, not once each (a sixth of their tracing). Two threads
-    building the first programs of an objective at once may each make one; one is kept."""
-    key = objective.cache_key()
-    known = _LOSS_AND_GRAD.get(key)
-    if known is not None:
-        return known
-    value_and_grad = jax.value_and_grad(objective.loss)
-
-    def loss_and_grad(x: PyTree, key: jax.Array, t: jax.Array) -> tuple[jax.Array, PyTree]:
-        if objective.stochastic:
-            return cast(tuple[jax.Array, PyTree], value_and_grad(x, jax.random.fold_in(key, 1), t))
-        return cast(tuple[jax.Array, PyTree], value_and_grad(x))
-
-    if len(_LOSS_AND_GRAD) >= LOSS_AND_GRAD_KEPT:
-        _LOSS_AND_GRAD.clear()
-    jitted: LossAndGrad = jax.jit(loss_and_grad)
-    return _LOSS_AND_GRAD.setdefault(key, jitted)
 
 
 @dataclass(frozen=True)
@@ -317,7 +259,7 @@ class Program:
         final_held = jax.vmap(self._held_out)(carry.params).reshape(len(final_loss), -1)
         finals = (
             final_loss[:, None],
-            jax.vmap(_norm)(final_grad)[:, None],
+            jax.vmap(grad_norm)(final_grad)[:, None],
             carry.best_loss[:, None],
             final_held,
         )
@@ -416,7 +358,7 @@ class Program:
         def step(s: FastState, v: Values, key: jax.Array) -> tuple[FastState, StepOutputs]:
             x, opt_state, t, best, best_t, event = s
             loss, grad = loss_and_grad(x, key, t)
-            gnorm = _norm(grad)
+            gnorm = grad_norm(grad)
             updates, opt_state = update(v, grad, opt_state, x, loss)
             x_next = optax.apply_updates(x, updates)
             met = jnp.zeros((), bool)
@@ -425,7 +367,7 @@ class Program:
             if use_gtol:
                 met |= gnorm <= limits.grad_tolerance
             if use_tol:
-                met |= _moved(x_next, x) <= limits.tolerance
+                met |= distance_moved(x_next, x) <= limits.tolerance
             if in_loop:
                 met |= ~jnp.isfinite(loss)
             if track_best:
@@ -436,7 +378,7 @@ class Program:
 
         def peek(s: FastState, key: jax.Array) -> StepOutputs:
             loss, grad = loss_and_grad(s[0], key, s[2])
-            return loss, _norm(grad), jnp.ones((), bool)
+            return loss, grad_norm(grad), jnp.ones((), bool)
 
         steps = jax.vmap(step, in_axes=(state_axes, VALUE_AXES, 0), out_axes=(state_axes, 0))
         peeks = jax.vmap(peek, in_axes=(state_axes, 0))
@@ -453,12 +395,12 @@ class Program:
         x, opt_state, t, best, best_t, event = state
         loss = series[0]
         if not track_best:
-            best, best_t = _best_recorded(loss, live, best, best_t, t0)
+            best, best_t = best_recorded(loss, live, best, best_t, t0)
         # Non-finite values, checked once per call rather than per step (which cost 40% in
         # a wide program): a NaN or Inf loss or gradient reaches the params (and stays: an
         # update of a non-finite param is non-finite), the recorded losses (every step's, in
         # a narrow program's loop) or the best.
-        event = event | ~jax.vmap(_all_finite)(x) | ~jnp.isfinite(best)
+        event = event | ~jax.vmap(all_finite)(x) | ~jnp.isfinite(best)
         if not in_loop:
             event |= ~jnp.all(jnp.isfinite(loss) | ~live, axis=1)
         at = jnp.broadcast_to(t, c.step.shape)
@@ -478,11 +420,11 @@ class Program:
             active = (c.status == RUNNING) & (c.step < limits.steps)
             x = c.params
             loss, grad = loss_and_grad(x, c.key, c.step)
-            gnorm = _norm(grad)
+            gnorm = grad_norm(grad)
             updates, opt_state = update(v, grad, c.opt_state, x, loss)
             x_next = optax.apply_updates(x, updates)
             bad_here = ~jnp.isfinite(loss)
-            bad = bad_here | ~_all_finite(x_next)
+            bad = bad_here | ~all_finite(x_next)
             at_target = jnp.zeros((), bool)
             if use_target:
                 at_target |= loss <= limits.target_loss
@@ -491,10 +433,10 @@ class Program:
             proceed = active & ~bad & ~at_target
             stop = active & ~bad_here & at_target
             if use_tol:
-                stop |= proceed & (_moved(x_next, x) <= limits.tolerance)
+                stop |= proceed & (distance_moved(x_next, x) <= limits.tolerance)
             improved = active & ~bad_here & (loss < c.best_loss)
             new = Carry(
-                params=_where(proceed, x_next, x),
+                params=where_tree(proceed, x_next, x),
                 opt_state=opt_state,  # read only while the run goes on
                 key=c.key,
                 step=c.step + proceed.astype(jnp.int32),
@@ -510,7 +452,7 @@ class Program:
         def peek(c: Carry[jax.Array]) -> StepOutputs:
             loss, grad = loss_and_grad(c.params, c.key, c.step)
             active = (c.status == RUNNING) & (c.step < limits.steps)
-            return loss, _norm(grad), active
+            return loss, grad_norm(grad), active
 
         steps = jax.vmap(step, in_axes=(axes, VALUE_AXES), out_axes=(axes, 0))
         c, out = self._recorded(

@@ -130,7 +130,7 @@ def test_dumps_writes_the_document_with_nulls_for_non_finite_values():
 
 def test_a_race_traces_its_objective_once_for_all_its_programs(monkeypatch):
     """Three optimizers, three programs, one objective: its gradient is traced once and
-    shared (``program.loss_and_grad_of``), not once per program."""
+    shared (``steps.loss_and_grad_of``), not once per program."""
     traces = []
     value = Objective.value
 
