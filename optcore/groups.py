@@ -110,7 +110,7 @@ class StateFacts:
 
 _STATE_FACTS: dict[Hashable, StateFacts] = {}
 _SHARED: dict[tuple[str, Hashable], Any] = {}
-STATE_FACTS_KEPT = 1024
+PER_STRUCTURE_KEPT = 1024  # in each of these; all are forgotten when one more comes
 
 
 def state_facts(
@@ -125,7 +125,7 @@ def state_facts(
     key = (group.key, jax.tree.structure(x0), shapes)
     known = _STATE_FACTS.get(key)
     if known is None:
-        if len(_STATE_FACTS) >= STATE_FACTS_KEPT:
+        if len(_STATE_FACTS) >= PER_STRUCTURE_KEPT:
             _STATE_FACTS.clear()
         known = _STATE_FACTS.setdefault(key, _traced_facts(group, objective, values, x0))
     return known
@@ -140,32 +140,37 @@ def _shared_jit(kind: str, group: Group, fn: Callable[..., Any]) -> Any:
     key = (kind, group.key)
     known = _SHARED.get(key)
     if known is None:
-        if len(_SHARED) >= STATE_FACTS_KEPT:
+        if len(_SHARED) >= PER_STRUCTURE_KEPT:
             _SHARED.clear()
         known = _SHARED.setdefault(key, jax.jit(fn))
     return known
 
 
-def update_of(group: Group) -> Update:
-    """The group's update, ``(values, grad, state, params, loss) -> (updates, state)``,
-    shared (``_shared_jit``) for an optimizer that does not evaluate the objective."""
+def update_of(group: Group, value_fn: Callable[[PyTree], jax.Array] | None = None) -> Update:
+    """The group's update, ``(values, grad, state, params, loss) -> (updates, state)``:
+    shared (``_shared_jit``), or, for an optimizer that evaluates the objective
+    (``StateFacts.evaluates``), the caller's own, evaluating ``value_fn``."""
+    extra = {} if value_fn is None else {"value_fn": value_fn}
 
     def update(
         v: Values, grad: PyTree, state: PyTree, x: PyTree, loss: jax.Array
     ) -> tuple[PyTree, PyTree]:
-        opt = optimizer_of(group, v)
-        return cast(tuple[PyTree, PyTree], opt.update(grad, state, x, value=loss, grad=grad))
+        out = optimizer_of(group, v).update(grad, state, x, value=loss, grad=grad, **extra)
+        return cast(tuple[PyTree, PyTree], out)
 
-    return cast(Update, _shared_jit("update", group, update))
+    return update if value_fn is not None else cast(Update, _shared_jit("update", group, update))
+
+
+def _init(group: Group) -> Callable[[Values, PyTree], PyTree]:
+    def init(v: Values, x: PyTree) -> PyTree:
+        return optimizer_of(group, v).init(x)
+
+    return init
 
 
 def init_of(group: Group) -> Callable[[Values, PyTree], PyTree]:
     """The group's ``(values, params) -> state``, shared (``_shared_jit``)."""
-
-    def init(v: Values, x: PyTree) -> PyTree:
-        return optimizer_of(group, v).init(x)
-
-    return cast(Callable[[Values, PyTree], PyTree], _shared_jit("init", group, init))
+    return cast(Callable[[Values, PyTree], PyTree], _shared_jit("init", group, _init(group)))
 
 
 def _traced_facts(
@@ -174,10 +179,7 @@ def _traced_facts(
     """``state_facts`` from the optimizer's init and update, traced once each (a build's
     tracing is part of its compile time); the fixed point iterates over their jaxprs."""
 
-    def init(v: Values, x: PyTree) -> PyTree:
-        return optimizer_of(group, v).init(x)
-
-    traced_init, state = jax.make_jaxpr(init, return_shape=True)(values, x0)
+    traced_init, state = jax.make_jaxpr(_init(group), return_shape=True)(values, x0)
     leaves, treedef = jax.tree.flatten(state)
     per_run = len(jax.tree.leaves(x0))
     value_flags = [False, True]  # shared, varying

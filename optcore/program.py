@@ -43,7 +43,6 @@ from .groups import (
     StateFacts,
     Update,
     init_of,
-    optimizer_of,
     select_runs,
     state_facts,
     update_of,
@@ -138,18 +137,8 @@ class Program:
         """One run's update, ``(values, grad, state, params, loss) -> (updates, state)``:
         shared by every program of the optimizer (``update_of``) unless it evaluates the
         objective, which is this program's own."""
-        if not self._facts(values, params).evaluates:
-            return update_of(self.group)
-        value_fn = self.objective.value
-
-        def update(
-            v: Values, grad: PyTree, state: PyTree, x: PyTree, loss: jax.Array
-        ) -> tuple[PyTree, PyTree]:
-            opt = optimizer_of(self.group, v)
-            out = opt.update(grad, state, x, value=loss, grad=grad, value_fn=value_fn)
-            return cast(tuple[PyTree, PyTree], out)
-
-        return update
+        evaluates = self._facts(values, params).evaluates
+        return update_of(self.group, self.objective.value if evaluates else None)
 
     def init(self, values: Values, starts: jax.Array, keys: jax.Array) -> Carry[jax.Array]:
         """The runs' first carry. Jitted once per program, so that the runner's query of the

@@ -50,7 +50,7 @@ def test_the_best_of_every_step_recorded_is_the_first_lowest_loss_as_when_tracke
     # sgd on |x|^2 / 2 at lr 2: x -> -x, so the loss repeats exactly (ties at every step); at
     # lr 1 it is 0 from step 1 on; at lr 0.5 it halves until the loss underflows to 0 (ties); at
     # lr 3 it doubles in size until it overflows. Every step recorded finds the best in the records
-    # (program.py: _best_recorded); every 2nd tracks it per step, and so does a run alone with
+    # (steps.py: best_recorded); every 2nd tracks it per step, and so does a run alone with
     # every step recorded (a narrow program checks in its loop: Layout.narrow). All must agree
     # with numpy. A long job spans several calls, so a later call must keep an earlier call's
     # best.
