@@ -12,6 +12,9 @@ better): the target is final losses no worse; the distance is what both sides tu
 
 Only optimizers that torch.optim ships with a matching rule take part (the rest of the gallery
 has no torch baseline). ``--optimizers adam,radam --evals 50`` runs a subset.
+``--hyperopt-seeds 1,2,3,4`` also runs hyperopt with other seeds and compares each with the
+first (seed 1, the gallery's): how often TPE loses to itself at the same budget. ``--jobs 2``
+runs hyperopt's searches in two processes; the speed ratio sums each search's own time.
 """
 
 from __future__ import annotations
@@ -78,8 +81,10 @@ def torch_distance(objective: str, optimizer: str, lr: float) -> float:
     return torch_final(objective, optimizer, lr)[1]
 
 
-def hyperopt_search(objective: str, optimizer: str, evals: int) -> tuple[float, float, float]:
-    """(best lr, its final loss, its distance) after ``evals`` TPE evaluations (seeded like
+def hyperopt_search(
+    objective: str, optimizer: str, evals: int, seed: int = 1
+) -> tuple[float, float, float]:
+    """(best lr, its final loss, its distance) after ``evals`` TPE evaluations (seed 1 is
     the gallery's)."""
     from hyperopt import fmin, hp, tpe
 
@@ -89,11 +94,40 @@ def hyperopt_search(objective: str, optimizer: str, evals: int) -> tuple[float, 
         space,
         algo=tpe.suggest,
         max_evals=evals,
-        rstate=np.random.default_rng(1),
+        rstate=np.random.default_rng(seed),
         show_progressbar=False,
     )
     lr = float(best["lr"])
     return lr, *torch_final(objective, optimizer, lr)
+
+
+Task = tuple[str, str, int, int]  # objective, optimizer, evaluations, hyperopt seed
+
+
+def timed_search(task: Task) -> tuple[float, float, float, float]:
+    """``hyperopt_search`` of one task, single-threaded, and its wall time (for a pool)."""
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    found = hyperopt_search(*task)
+    return (*found, time.perf_counter() - t0)
+
+
+def searches(tasks: list[Task], jobs: int) -> dict[Task, tuple[float, float, float, float]]:
+    """Every task's search, in turn or on ``jobs`` processes."""
+    if jobs <= 1:
+        return {t: timed_search(t) for t in tasks}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    spawn = multiprocessing.get_context("spawn")  # never fork a process that runs JAX
+    with ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        return dict(zip(tasks, pool.map(timed_search, tasks), strict=True))
+
+
+def worse(ours: float, theirs: float) -> bool:
+    return ours > theirs * (1 + 1e-6) + 1e-9
 
 
 def optserve_job(
@@ -128,63 +162,91 @@ def main() -> None:
     parser.add_argument("--evals", type=int, default=200)
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
     parser.add_argument("--method", default=METHOD, choices=["refine", "grid", "random"])
+    parser.add_argument(
+        "--hyperopt-seeds",
+        default="1",
+        help="hyperopt's seeds (comma-separated); the first is the one raced against, the "
+        "others are compared with it too: how often TPE loses to itself at this budget",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="processes for hyperopt's searches")
     args = parser.parse_args()
     names = args.optimizers.split(",")
+    objectives = args.objectives.split(",")
+    seeds = [int(x) for x in args.hyperopt_seeds.split(",")]
     print(
         f"gallery tuning: {len(names)} optimizers, {args.evals} evaluations of {STEPS} steps, "
-        f"optserve method {args.method}"
+        f"optserve method {args.method}, hyperopt seeds {seeds}"
     )
-    ours_s = theirs_s = warm_s = 0.0
-    worse: dict[str, list[str]] = {"final losses": [], "final distances": []}
-    for objective in args.objectives.split(","):
+    ours_s = warm_s = 0.0
+    results = {}
+    for objective in objectives:
         t0 = time.perf_counter()
-        result = optcore.run(optserve_job(objective, names, args.evals, args.method))
+        results[objective] = optcore.run(optserve_job(objective, names, args.evals, args.method))
         ours = time.perf_counter() - t0
         ours_s += ours
         t0 = time.perf_counter()  # again, as a service does: the compiled programs are cached
         optcore.run(optserve_job(objective, names, args.evals, args.method))
         warm = time.perf_counter() - t0
         warm_s += warm
-        _, minimum = OBJECTIVES[objective]
-        search_s = result["timing"]["search_ms"] / 1e3
-        rounds = result["runs"][0]["tuning"]["rounds"]
+        rounds = results[objective]["runs"][0]["tuning"]["rounds"]
         print(
-            f"\n{objective}: optserve {ours:.1f} s cold (search {search_s:.1f} s, "
-            f"compile included), {warm:.2f} s warm; {len(rounds)} rounds of "
+            f"{objective}: optserve {ours:.1f} s cold (search "
+            f"{results[objective]['timing']['search_ms'] / 1e3:.1f} s, compile included), "
+            f"{warm:.2f} s warm; {len(rounds)} rounds of "
             f"{'/'.join(str(r['candidates']) for r in rounds)} candidates per optimizer, "
             f"programs compiled per round {[r['programs_compiled'] for r in rounds]}"
         )
+    tasks = [(o, n, args.evals, seed) for seed in seeds for o in objectives for n in names]
+    found = searches(tasks, args.jobs)
+    theirs_s = sum(found[(o, n, args.evals, seeds[0])][3] for o in objectives for n in names)
+    lost: dict[str, list[str]] = {}  # "<who> by <what>" -> the pairs it is worse in
+    for objective in objectives:
+        _, minimum = OBJECTIVES[objective]
+        print(f"\n{objective} (hyperopt seed {seeds[0]}; other seeds: final loss, distance)")
         print(
             f"  {'optimizer':<10s} {'lr ours':>10s} {'loss ours':>10s} {'dist ours':>10s} "
             f"{'lr hyperopt':>12s} {'loss hyperopt':>14s} {'dist hyperopt':>14s} "
             f"{'hyperopt s':>11s}"
         )
-        for run in result["runs"]:
+        for run in results[objective]["runs"]:
             name = run["optimizer"]
-            t1 = time.perf_counter()
-            lr_h, loss_h, dist_h = hyperopt_search(objective, name, args.evals)
-            theirs = time.perf_counter() - t1
-            theirs_s += theirs
+            loss_o = math.inf if run["final"]["loss"] is None else run["final"]["loss"]
             dist_o = distance_to_minima(run["final"]["params"], [minimum])
             lr_o = (run["tuning"]["chosen"] or {}).get("learning_rate", float("nan"))
-            loss_o = run["final"]["loss"]
-            loss_o = math.inf if loss_o is None else loss_o
-            compared = (("final losses", loss_o, loss_h), ("final distances", dist_o, dist_h))
-            for what, o, h in compared:
-                if o > h * (1 + 1e-6) + 1e-9:
-                    worse[what].append(f"{objective}/{name}")
+            first = found[(objective, name, args.evals, seeds[0])]
+            for seed in seeds:
+                _, loss_h, dist_h, _ = found[(objective, name, args.evals, seed)]
+                sides = [(f"optserve against seed {seed}", loss_o, dist_o)]
+                if seed != seeds[0]:
+                    sides.append((f"hyperopt seed {seed} against seed {seeds[0]}", loss_h, dist_h))
+                    loss_h, dist_h = first[1], first[2]
+                for who, loss, dist in sides:
+                    for what, o, h in (("final loss", loss, loss_h), ("distance", dist, dist_h)):
+                        if worse(o, h):
+                            lost.setdefault(f"{who}, by {what}", []).append(f"{objective}/{name}")
+            others = "  ".join(
+                f"{found[(objective, name, args.evals, s)][1]:.3g}/"
+                f"{found[(objective, name, args.evals, s)][2]:.3g}"
+                for s in seeds[1:]
+            )
             print(
-                f"  {name:<10s} {lr_o:10.3g} {loss_o:10.3g} {dist_o:10.3g} {lr_h:12.3g} "
-                f"{loss_h:14.3g} {dist_h:14.3g} {theirs:11.1f}"
+                f"  {name:<10s} {lr_o:10.3g} {loss_o:10.3g} {dist_o:10.3g} {first[0]:12.3g} "
+                f"{first[1]:14.3g} {first[2]:14.3g} {first[3]:11.1f}  {others}"
             )
     print(
-        f"\noptserve {ours_s:.1f} s cold, {warm_s:.2f} s warm; hyperopt + torch {theirs_s:.1f} s: "
-        f"{theirs_s / ours_s:.0f}x (cold), {theirs_s / warm_s:.0f}x (warm) faster, same budget"
+        f"\noptserve {ours_s:.1f} s cold, {warm_s:.2f} s warm; hyperopt + torch {theirs_s:.1f} s "
+        f"(seed {seeds[0]}, each search on one thread): {theirs_s / ours_s:.0f}x (cold), "
+        f"{theirs_s / warm_s:.0f}x (warm) faster, same budget"
     )
-    pairs = len(names) * len(args.objectives.split(","))
-    for what, pairs_worse in worse.items():  # losses: the target; distances: the tuning score
-        verdict = "all" if not pairs_worse else f"all but {', '.join(pairs_worse)}"
-        print(f"{what} no worse than hyperopt's: {pairs - len(pairs_worse)} of {pairs} ({verdict})")
+    pairs = len(names) * len(objectives)
+    for seed in seeds:  # losses: the target; distances: the tuning score
+        for who in [f"optserve against seed {seed}"] + (
+            [f"hyperopt seed {seed} against seed {seeds[0]}"] if seed != seeds[0] else []
+        ):
+            for what in ("final loss", "distance"):
+                bad = lost.get(f"{who}, by {what}", [])
+                verdict = "all" if not bad else f"all but {', '.join(bad)}"
+                print(f"{who}: {what} no worse in {pairs - len(bad)} of {pairs} ({verdict})")
 
 
 if __name__ == "__main__":
