@@ -216,12 +216,21 @@ def main() -> None:
             first = found[(objective, name, args.evals, seeds[0])]
             for seed in seeds:
                 _, loss_h, dist_h, _ = found[(objective, name, args.evals, seed)]
-                sides = [(f"optserve against seed {seed}", loss_o, dist_o)]
+                # (who, its loss and distance, the loss and distance it is held against)
+                sides = [(f"optserve against seed {seed}", (loss_o, dist_o), (loss_h, dist_h))]
                 if seed != seeds[0]:
-                    sides.append((f"hyperopt seed {seed} against seed {seeds[0]}", loss_h, dist_h))
-                    loss_h, dist_h = first[1], first[2]
-                for who, loss, dist in sides:
-                    for what, o, h in (("final loss", loss, loss_h), ("distance", dist, dist_h)):
+                    sides.append(
+                        (
+                            f"hyperopt seed {seed} against seed {seeds[0]}",
+                            (loss_h, dist_h),
+                            (first[1], first[2]),
+                        )
+                    )
+                for who, (loss, dist), (ref_loss, ref_dist) in sides:
+                    for what, o, h in (
+                        ("final loss", loss, ref_loss),
+                        ("distance", dist, ref_dist),
+                    ):
                         if worse(o, h):
                             lost.setdefault(f"{who}, by {what}", []).append(f"{objective}/{name}")
             others = "  ".join(
