@@ -130,6 +130,43 @@ def worse(ours: float, theirs: float) -> bool:
     return ours > theirs * (1 + 1e-6) + 1e-9
 
 
+def sides(seeds: list[int]) -> list[str]:
+    """Who is compared with whom: optserve with each hyperopt seed, and each later seed with
+    the first."""
+    out = []
+    for seed in seeds:
+        out.append(f"optserve against seed {seed}")
+        if seed != seeds[0]:
+            out.append(f"hyperopt seed {seed} against seed {seeds[0]}")
+    return out
+
+
+def compare(
+    seeds: list[int], ours: tuple[float, float], hyperopt: list[tuple[float, float]]
+) -> list[tuple[str, str]]:
+    """(who, "final loss" or "distance") for each comparison of one pair that comes out
+    worse: ``ours`` and each seed's (loss, distance), in ``sides`` order."""
+    held = []
+    for i, seed in enumerate(seeds):
+        held.append((ours, hyperopt[i]))
+        if seed != seeds[0]:
+            held.append((hyperopt[i], hyperopt[0]))
+    return [
+        (who, what)
+        for who, (mine, theirs) in zip(sides(seeds), held, strict=True)
+        for what, o, h in (("final loss", mine[0], theirs[0]), ("distance", mine[1], theirs[1]))
+        if worse(o, h)
+    ]
+
+
+def summary(seeds: list[int], pairs: int, lost: dict[str, list[str]]) -> None:
+    for who in sides(seeds):  # losses: the target; distances: the tuning score
+        for what in ("final loss", "distance"):
+            bad = lost.get(f"{who}, by {what}", [])
+            verdict = "all" if not bad else f"all but {', '.join(bad)}"
+            print(f"{who}: {what} no worse in {pairs - len(bad)} of {pairs} ({verdict})")
+
+
 def optserve_job(
     objective: str, names: list[str], evals: int, method: str = METHOD
 ) -> dict[str, Any]:
@@ -214,25 +251,9 @@ def main() -> None:
             dist_o = distance_to_minima(run["final"]["params"], [minimum])
             lr_o = (run["tuning"]["chosen"] or {}).get("learning_rate", float("nan"))
             first = found[(objective, name, args.evals, seeds[0])]
-            for seed in seeds:
-                _, loss_h, dist_h, _ = found[(objective, name, args.evals, seed)]
-                # (who, its loss and distance, the loss and distance it is held against)
-                sides = [(f"optserve against seed {seed}", (loss_o, dist_o), (loss_h, dist_h))]
-                if seed != seeds[0]:
-                    sides.append(
-                        (
-                            f"hyperopt seed {seed} against seed {seeds[0]}",
-                            (loss_h, dist_h),
-                            (first[1], first[2]),
-                        )
-                    )
-                for who, (loss, dist), (ref_loss, ref_dist) in sides:
-                    for what, o, h in (
-                        ("final loss", loss, ref_loss),
-                        ("distance", dist, ref_dist),
-                    ):
-                        if worse(o, h):
-                            lost.setdefault(f"{who}, by {what}", []).append(f"{objective}/{name}")
+            hyperopt = [found[(objective, name, args.evals, seed)][1:3] for seed in seeds]
+            for who, what in compare(seeds, (loss_o, dist_o), hyperopt):
+                lost.setdefault(f"{who}, by {what}", []).append(f"{objective}/{name}")
             others = "  ".join(
                 f"{found[(objective, name, args.evals, s)][1]:.3g}/"
                 f"{found[(objective, name, args.evals, s)][2]:.3g}"
@@ -247,15 +268,7 @@ def main() -> None:
         f"(seed {seeds[0]}, each search on one thread): {theirs_s / ours_s:.0f}x (cold), "
         f"{theirs_s / warm_s:.0f}x (warm) faster, same budget"
     )
-    pairs = len(names) * len(objectives)
-    for seed in seeds:  # losses: the target; distances: the tuning score
-        for who in [f"optserve against seed {seed}"] + (
-            [f"hyperopt seed {seed} against seed {seeds[0]}"] if seed != seeds[0] else []
-        ):
-            for what in ("final loss", "distance"):
-                bad = lost.get(f"{who}, by {what}", [])
-                verdict = "all" if not bad else f"all but {', '.join(bad)}"
-                print(f"{who}: {what} no worse in {pairs - len(bad)} of {pairs} ({verdict})")
+    summary(seeds, len(names) * len(objectives), lost)
 
 
 if __name__ == "__main__":
