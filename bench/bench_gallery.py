@@ -130,39 +130,35 @@ def worse(ours: float, theirs: float) -> bool:
     return ours > theirs * (1 + 1e-6) + 1e-9
 
 
-def sides(seeds: list[int]) -> list[str]:
-    """Who is compared with whom: optserve with each hyperopt seed, and each later seed with
-    the first."""
+def pairings(seeds: list[int]) -> list[tuple[str, int, int]]:
+    """Who is held against whom, as indices into [optserve, seeds[0], seeds[1], ...]: optserve
+    against each hyperopt seed, and each later seed against the first."""
     out = []
-    for seed in seeds:
-        out.append(f"optserve against seed {seed}")
-        if seed != seeds[0]:
-            out.append(f"hyperopt seed {seed} against seed {seeds[0]}")
+    for i, seed in enumerate(seeds, start=1):
+        out.append((f"optserve against seed {seed}", 0, i))
+        if i > 1:
+            out.append((f"hyperopt seed {seed} against seed {seeds[0]}", i, 1))
     return out
 
 
-def compare(
-    seeds: list[int], ours: tuple[float, float], hyperopt: list[tuple[float, float]]
-) -> list[tuple[str, str]]:
-    """(who, "final loss" or "distance") for each comparison of one pair that comes out
-    worse: ``ours`` and each seed's (loss, distance), in ``sides`` order."""
-    held = []
-    for i, seed in enumerate(seeds):
-        held.append((ours, hyperopt[i]))
-        if seed != seeds[0]:
-            held.append((hyperopt[i], hyperopt[0]))
+WHAT = ("final loss", "distance")  # the target, and the score both sides tune
+
+
+def compare(seeds: list[int], sides: list[tuple[float, float]]) -> list[tuple[str, str]]:
+    """(who, what) for each comparison of one pair that comes out worse; ``sides`` holds the
+    (final loss, distance) of optserve, then of each seed."""
     return [
         (who, what)
-        for who, (mine, theirs) in zip(sides(seeds), held, strict=True)
-        for what, o, h in (("final loss", mine[0], theirs[0]), ("distance", mine[1], theirs[1]))
+        for who, a, b in pairings(seeds)
+        for what, o, h in zip(WHAT, sides[a], sides[b], strict=True)
         if worse(o, h)
     ]
 
 
-def summary(seeds: list[int], pairs: int, lost: dict[str, list[str]]) -> None:
-    for who in sides(seeds):  # losses: the target; distances: the tuning score
-        for what in ("final loss", "distance"):
-            bad = lost.get(f"{who}, by {what}", [])
+def summary(seeds: list[int], pairs: int, lost: dict[tuple[str, str], list[str]]) -> None:
+    for who, _, _ in pairings(seeds):
+        for what in WHAT:
+            bad = lost.get((who, what), [])
             verdict = "all" if not bad else f"all but {', '.join(bad)}"
             print(f"{who}: {what} no worse in {pairs - len(bad)} of {pairs} ({verdict})")
 
@@ -236,7 +232,7 @@ def main() -> None:
     tasks = [(o, n, args.evals, seed) for seed in seeds for o in objectives for n in names]
     found = searches(tasks, args.jobs)
     theirs_s = sum(found[(o, n, args.evals, seeds[0])][3] for o in objectives for n in names)
-    lost: dict[str, list[str]] = {}  # "<who> by <what>" -> the pairs it is worse in
+    lost: dict[tuple[str, str], list[str]] = {}  # (who, what) -> the pairs it is worse in
     for objective in objectives:
         _, minimum = OBJECTIVES[objective]
         print(f"\n{objective} (hyperopt seed {seeds[0]}; other seeds: final loss, distance)")
@@ -250,18 +246,15 @@ def main() -> None:
             loss_o = math.inf if run["final"]["loss"] is None else run["final"]["loss"]
             dist_o = distance_to_minima(run["final"]["params"], [minimum])
             lr_o = (run["tuning"]["chosen"] or {}).get("learning_rate", float("nan"))
-            first = found[(objective, name, args.evals, seeds[0])]
-            hyperopt = [found[(objective, name, args.evals, seed)][1:3] for seed in seeds]
-            for who, what in compare(seeds, (loss_o, dist_o), hyperopt):
-                lost.setdefault(f"{who}, by {what}", []).append(f"{objective}/{name}")
-            others = "  ".join(
-                f"{found[(objective, name, args.evals, s)][1]:.3g}/"
-                f"{found[(objective, name, args.evals, s)][2]:.3g}"
-                for s in seeds[1:]
-            )
+            per_seed = [found[(objective, name, args.evals, seed)] for seed in seeds]
+            sides = [(loss_o, dist_o)] + [(loss, dist) for _, loss, dist, _ in per_seed]
+            for who, what in compare(seeds, sides):
+                lost.setdefault((who, what), []).append(f"{objective}/{name}")
+            lr_h, loss_h, dist_h, secs = per_seed[0]
+            others = "  ".join(f"{loss:.3g}/{dist:.3g}" for loss, dist in sides[2:])
             print(
-                f"  {name:<10s} {lr_o:10.3g} {loss_o:10.3g} {dist_o:10.3g} {first[0]:12.3g} "
-                f"{first[1]:14.3g} {first[2]:14.3g} {first[3]:11.1f}  {others}"
+                f"  {name:<10s} {lr_o:10.3g} {loss_o:10.3g} {dist_o:10.3g} {lr_h:12.3g} "
+                f"{loss_h:14.3g} {dist_h:14.3g} {secs:11.1f}  {others}"
             )
     print(
         f"\noptserve {ours_s:.1f} s cold, {warm_s:.2f} s warm; hyperopt + torch {theirs_s:.1f} s "
