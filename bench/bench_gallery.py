@@ -9,6 +9,9 @@ coarse grid then finer grids around the best so far, each round one vmapped prog
 included); hyperopt runs its sequential TPE loop. Prints the wall-time ratio and, per
 optimizer, the final loss and distance each side's best learning rate reaches (lower is
 better): the target is final losses no worse; the distance is what both sides tune for.
+The verdict (``verdict``) holds optserve against hyperopt as hyperopt is held against itself:
+with one seed, better in at least as many pairs as worse; with several, also worse in no more
+pairs on average than one hyperopt seed is against another.
 
 Only optimizers that torch.optim ships with a matching rule take part (the rest of the gallery
 has no torch baseline). ``--optimizers adam,radam --evals 50`` runs a subset.
@@ -163,6 +166,39 @@ def summary(seeds: list[int], pairs: int, lost: dict[tuple[str, str], list[str]]
             print(f"{who}: {what} no worse in {pairs - len(bad)} of {pairs} ({verdict})")
 
 
+def verdict(seeds: list[int], table: list[list[tuple[float, float]]]) -> bool:
+    """Whether optserve's final losses are no worse than hyperopt's, read as a comparison of
+    two tuners rather than of two draws: hyperopt's result for a pair depends on its seed (on
+    a chaotic pair, more than on the tuner), so optserve is held against hyperopt as hyperopt
+    is held against itself. ``table``: per pair, the (final loss, distance) of optserve, then
+    of each seed. No worse when, against every seed, optserve is better in at least as many
+    pairs as it is worse, and (with two seeds or more) worse in no more pairs on average than
+    one hyperopt seed is against another."""
+    pairs = len(table)
+
+    def count(a: int, b: int) -> int:
+        return sum(worse(sides[a][0], sides[b][0]) for sides in table)
+
+    print(f"\nfinal losses over {pairs} pairs (worse: above by more than a relative 1e-6)")
+    ok, lost = True, []
+    for i, seed in enumerate(seeds, start=1):
+        w, b = count(0, i), count(i, 0)
+        lost.append(w)
+        ok &= b >= w
+        print(f"  optserve against hyperopt seed {seed}: worse in {w}, better in {b}")
+    mean = sum(lost) / len(lost)
+    line = f"  optserve worse than a hyperopt seed in {mean:.2f} pairs on average"
+    if len(seeds) > 1:
+        others = [count(i, j) for i in range(1, len(seeds) + 1) for j in range(1, len(seeds) + 1)]
+        self_mean = sum(others) / (len(seeds) * (len(seeds) - 1))  # i == j counts 0
+        ok &= mean <= self_mean
+        line += f"; one hyperopt seed worse than another in {self_mean:.2f} on average"
+    print(line)
+    judged = "no worse than" if ok else "WORSE than"
+    print(f"  verdict: optserve's final losses {judged} hyperopt's")
+    return ok
+
+
 def optserve_job(
     objective: str, names: list[str], evals: int, method: str = METHOD
 ) -> dict[str, Any]:
@@ -233,6 +269,7 @@ def main() -> None:
     found = searches(tasks, args.jobs)
     theirs_s = sum(found[(o, n, args.evals, seeds[0])][3] for o in objectives for n in names)
     lost: dict[tuple[str, str], list[str]] = {}  # (who, what) -> the pairs it is worse in
+    table = []  # per pair: (final loss, distance) of optserve, then of each seed
     for objective in objectives:
         _, minimum = OBJECTIVES[objective]
         print(f"\n{objective} (hyperopt seed {seeds[0]}; other seeds: final loss, distance)")
@@ -248,6 +285,7 @@ def main() -> None:
             lr_o = (run["tuning"]["chosen"] or {}).get("learning_rate", float("nan"))
             per_seed = [found[(objective, name, args.evals, seed)] for seed in seeds]
             sides = [(loss_o, dist_o)] + [(loss, dist) for _, loss, dist, _ in per_seed]
+            table.append(sides)
             for who, what in compare(seeds, sides):
                 lost.setdefault((who, what), []).append(f"{objective}/{name}")
             lr_h, loss_h, dist_h, secs = per_seed[0]
@@ -262,6 +300,7 @@ def main() -> None:
         f"{theirs_s / warm_s:.0f}x (warm) faster, same budget"
     )
     summary(seeds, len(names) * len(objectives), lost)
+    verdict(seeds, table)
 
 
 if __name__ == "__main__":

@@ -194,7 +194,7 @@ class Program:
             axes = self.carry_axes(values, carry.params)
             moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
             live &= active[:, None]
-        return moved, self._records(moved, series, live, xs), jnp.any(events)
+        return moved, self._records(moved, series, live, xs, shared_step=True), jnp.any(events)
 
     def exact(
         self,
@@ -235,15 +235,24 @@ class Program:
         return tuple(snap[:, i] for i in range(snap.shape[1]))
 
     def _records(
-        self, carry: Carry[jax.Array], series: Columns, valid: jax.Array, xs: Columns
+        self,
+        carry: Carry[jax.Array],
+        series: Columns,
+        valid: jax.Array,
+        xs: Columns,
+        shared_step: bool = False,
     ) -> Records[jax.Array]:
+        """A call's records and finals. ``shared_step``: the path's steps pass one step count
+        for all runs (the fast path), so the finals do too."""
         if self.objective.stochastic:  # the finals are of the objective's full value
             final_loss, final_grad = jax.vmap(jax.value_and_grad(self.objective.value))(
                 carry.params
             )
-        else:  # the steps' own loss and gradient, whose trace is reused
-            final_loss, final_grad = jax.vmap(self._loss_and_grad())(
-                carry.params, carry.key, carry.step
+        else:  # the steps' own loss and gradient (which ignores the step), batched as the
+            # steps batch it, so that its trace and lowering are reused, not made again
+            step, axis = (carry.step[0], None) if shared_step else (carry.step, 0)
+            final_loss, final_grad = jax.vmap(self._loss_and_grad(), in_axes=(0, 0, axis))(
+                carry.params, carry.key, step
             )
         final_held = jax.vmap(self._held_out)(carry.params).reshape(len(final_loss), -1)
         finals = (
