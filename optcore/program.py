@@ -249,7 +249,7 @@ class Program:
                 carry.params
             )
         else:  # the steps' own loss and gradient (which ignores the step), batched as the
-            # steps batch it, so that its trace and lowering are reused, not made again
+            # steps batch it, so that its batched trace is reused, not made again
             step, axis = (carry.step[0], None) if shared_step else (carry.step, 0)
             final_loss, final_grad = jax.vmap(self._loss_and_grad(), in_axes=(0, 0, axis))(
                 carry.params, carry.key, step

@@ -230,18 +230,25 @@ class JobRunner:
             scalar(stop.target_loss, -np.inf),
         )
 
+    def call_shapes(self, g: GroupRun) -> tuple[Any, ...]:
+        """The shapes of a call's arguments to the group's programs (in the job's dtype)."""
+        with jax.enable_x64(self.dtype == np.float64):
+            values, starts, keys = _spec_of(g.inputs)
+            carry = jax.eval_shape(g.program.init, values, starts, keys)
+            scalar = jax.ShapeDtypeStruct((), np.int32)
+            fresh = jax.ShapeDtypeStruct((), np.bool_)
+            limits = _spec_of(self._limits())
+            return (carry, values, limits, scalar, scalar, fresh, (starts, keys))
+
     def _lower(self, g: GroupRun) -> Callable[[], Entry]:
         """Traces and lowers the group's fast path here; the returned function compiles it
         (XLA) and makes the group's ``Entry``."""
-        p, limits = g.program, self._limits()
+        p = g.program
         x64 = self.dtype == np.float64
         options = g.layout.compiler_options(jax.default_backend())
+        args = self.call_shapes(g)
+        carry = args[0]
         with jax.enable_x64(x64):
-            values, starts, keys = _spec_of(g.inputs)
-            carry = jax.eval_shape(p.init, values, starts, keys)
-            scalar = jax.ShapeDtypeStruct((), np.int32)
-            fresh = jax.ShapeDtypeStruct((), np.bool_)
-            args = (carry, values, _spec_of(limits), scalar, scalar, fresh, (starts, keys))
             lowered = jax.jit(p.fast).lower(*args)
 
         def exact() -> Compiled:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -148,3 +149,38 @@ def test_a_race_traces_its_objective_once_for_all_its_programs(monkeypatch):
     timing = optcore.run(job)["timing"]
     assert timing["programs_compiled"] + timing["programs_from_disk"] == 3  # three programs
     assert traces == [b]
+
+
+def _calls(jaxpr, name: str) -> set[int]:
+    """The distinct jaxprs of the jitted calls named ``name`` anywhere in ``jaxpr``."""
+    found: set[int] = set()
+    for eqn in jaxpr.eqns:
+        if eqn.params.get("name") == name:
+            found.add(id(eqn.params["jaxpr"]))
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found |= _calls(inner, name)
+    return found
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_a_programs_steps_and_finals_share_one_batched_gradient(runs):
+    """The steps, the records' peeks and the finals call the objective's jitted loss and
+    gradient batched alike, so a program holds one batched trace of it (the finals once
+    batched the runs' step counts, which the steps share: a second trace in every program)."""
+    rates = [0.01, 0.02, 0.03][:runs]
+    job = JobRunner(
+        parse_job(
+            {
+                "objective": {"name": "rosenbrock"},
+                "steps": 50,
+                "runs": [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
+                "record": {"every": 5},
+            }
+        )
+    )
+    g = job.groups[0]
+    program = jax.make_jaxpr(g.program.fast)(*job.call_shapes(g))
+    assert len(_calls(program.jaxpr, "loss_and_grad")) == 1
