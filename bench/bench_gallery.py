@@ -158,12 +158,18 @@ def compare(seeds: list[int], sides: list[tuple[float, float]]) -> list[tuple[st
     ]
 
 
-def summary(seeds: list[int], pairs: int, lost: dict[tuple[str, str], list[str]]) -> None:
+def summary(seeds: list[int], labels: list[str], table: list[list[tuple[float, float]]]) -> None:
+    """Per comparison (``pairings``) and measure, the pairs (``labels``, the rows of
+    ``table``) in which it comes out worse."""
+    lost: dict[tuple[str, str], list[str]] = {}
+    for label, sides in zip(labels, table, strict=True):
+        for who, what in compare(seeds, sides):
+            lost.setdefault((who, what), []).append(label)
     for who, _, _ in pairings(seeds):
         for what in WHAT:
             bad = lost.get((who, what), [])
             verdict = "all" if not bad else f"all but {', '.join(bad)}"
-            print(f"{who}: {what} no worse in {pairs - len(bad)} of {pairs} ({verdict})")
+            print(f"{who}: {what} no worse in {len(table) - len(bad)} of {len(table)} ({verdict})")
 
 
 def verdict(seeds: list[int], table: list[list[tuple[float, float]]]) -> bool:
@@ -268,8 +274,7 @@ def main() -> None:
     tasks = [(o, n, args.evals, seed) for seed in seeds for o in objectives for n in names]
     found = searches(tasks, args.jobs)
     theirs_s = sum(found[(o, n, args.evals, seeds[0])][3] for o in objectives for n in names)
-    lost: dict[tuple[str, str], list[str]] = {}  # (who, what) -> the pairs it is worse in
-    table = []  # per pair: (final loss, distance) of optserve, then of each seed
+    labels, table = [], []  # per pair: its name; (final loss, distance) of optserve, each seed
     for objective in objectives:
         _, minimum = OBJECTIVES[objective]
         print(f"\n{objective} (hyperopt seed {seeds[0]}; other seeds: final loss, distance)")
@@ -285,9 +290,8 @@ def main() -> None:
             lr_o = (run["tuning"]["chosen"] or {}).get("learning_rate", float("nan"))
             per_seed = [found[(objective, name, args.evals, seed)] for seed in seeds]
             sides = [(loss_o, dist_o)] + [(loss, dist) for _, loss, dist, _ in per_seed]
+            labels.append(f"{objective}/{name}")
             table.append(sides)
-            for who, what in compare(seeds, sides):
-                lost.setdefault((who, what), []).append(f"{objective}/{name}")
             lr_h, loss_h, dist_h, secs = per_seed[0]
             others = "  ".join(f"{loss:.3g}/{dist:.3g}" for loss, dist in sides[2:])
             print(
@@ -299,7 +303,7 @@ def main() -> None:
         f"(seed {seeds[0]}, each search on one thread): {theirs_s / ours_s:.0f}x (cold), "
         f"{theirs_s / warm_s:.0f}x (warm) faster, same budget"
     )
-    summary(seeds, len(names) * len(objectives), lost)
+    summary(seeds, labels, table)
     verdict(seeds, table)
 
 

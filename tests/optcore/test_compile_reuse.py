@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from jax.extend.core import jaxprs_in_params
 
 import optcore
 from optcore.compiled import CACHE
@@ -157,11 +158,8 @@ def _calls(jaxpr, name: str) -> set[int]:
     for eqn in jaxpr.eqns:
         if eqn.params.get("name") == name:
             found.add(id(eqn.params["jaxpr"]))
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, tuple) else (value,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    found |= _calls(inner, name)
+        for inner in jaxprs_in_params(eqn.params):
+            found |= _calls(inner, name)
     return found
 
 
