@@ -245,6 +245,24 @@ def structure_of(config: Mapping[str, Any]) -> tuple[tuple[Path, ...], FrozenCon
     return known
 
 
+def program_form(group: Group) -> Group:
+    """The group as its program sees it. An optimizer that is a special case of a general
+    rule (``optimizers.general_form``: gd is momentum 0) takes that rule's structure, with
+    the values that make it the case as shared values, so that gd, momentum and nesterov
+    groups share one compiled program; any other group is itself."""
+    general = optimizers.general_form(group.template)
+    if general is group.template:
+        return group
+    paths, template = structure_of(general)
+    index = {p: i for i, p in enumerate(group.paths)}
+    fixed = {p: value_at(general, p) for p in paths if p not in index}
+    values = tuple(
+        tuple(row[index[p]] if p in index else fixed[p] for p in paths) for row in group.values
+    )
+    varying = tuple(group.varying[index[p]] if p in index else False for p in paths)
+    return Group(template, paths, group.members, varying, values)
+
+
 def group_runs(runs: list[PlannedRun]) -> list[Group]:
     """Runs grouped by optimizer structure: the config with its traced numbers blanked."""
     members: dict[FrozenConfig, list[int]] = {}

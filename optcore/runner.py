@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from .carry import RUNNING, Carry, Limits, Records
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
-from .groups import Group, group_runs
+from .groups import Group, group_runs, program_form
 from .landscape import evaluation_for_job
 from .layout import Layout, layout
 from .optimizers.config import FrozenConfig
@@ -191,12 +191,13 @@ class JobRunner:
         snap_dim = 0 if job.snapshot == "none" else job.objective.dim
         shape = layout(job.objective, self.every, lanes, snap_dim, latency)
         runs = [job.runs[i] for i in group.members]
-        table = np.array(group.values, dtype=np.float64).reshape(len(runs), len(group.paths))
-        varies = np.asarray(group.varying, bool)
+        form = program_form(group)  # gd, momentum and nesterov: one program
+        table = np.array(form.values, dtype=np.float64).reshape(len(runs), len(form.paths))
+        varies = np.asarray(form.varying, bool)
         values = (table[0, ~varies].astype(dt), _padded(table[:, varies].astype(dt), shape.runs))
         starts = _padded(np.array([r.start for r in runs], dt).reshape(len(runs), -1), shape.runs)
         keys = _padded(_seed_keys(np.array([r.seed for r in runs], np.uint32)), shape.runs)
-        structure = Group(group.template, group.paths, (), group.varying)
+        structure = Group(form.template, form.paths, (), form.varying)
         program = Program(
             job.objective,
             structure,
@@ -209,7 +210,7 @@ class JobRunner:
         )
         key = (
             job.objective.cache_key(),
-            group.key,
+            form.key,
             shape,
             job.snapshot,
             self.stopping,
@@ -272,9 +273,11 @@ class JobRunner:
         groups; 0.96-1.03x so). Each thread counts its own compilations."""
         for g in self.groups:
             g.entry = g.entry or CACHE.cached(g.key)
-        todo = [g for g in self.groups if g.entry is None]
-        if not todo:
+        waiting = [g for g in self.groups if g.entry is None]
+        if not waiting:
             return
+        # one build a program: groups of one rule's special cases (gd, momentum) share it
+        todo = list({g.key: g for g in reversed(waiting)}.values())[::-1]
         t0 = time.perf_counter()
 
         def get(g: GroupRun, build: Callable[[], Entry]) -> CompileCount:
@@ -292,6 +295,9 @@ class JobRunner:
                 counts = [f.result() for f in futures]
         else:
             counts = [get(g, self._lower(g)) for g in todo]
+        built = {g.key: g.entry for g in todo}
+        for g in waiting:
+            g.entry = built[g.key]
         for c in counts:
             self.count.add(c)
         self.timing["compile_ms"] += (time.perf_counter() - t0) * 1e3

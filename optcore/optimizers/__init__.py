@@ -44,6 +44,7 @@ __all__ = [
     "resolve",
     "build",
     "traced_paths",
+    "general_form",
     "names",
     "Entry",
     "Hyper",
@@ -70,6 +71,12 @@ __all__ = [
 _SEED_NAMES = {e.name for e in SEED_ENTRIES} | {a for e in SEED_ENTRIES for a in e.aliases}
 _ENTRIES: tuple[Entry, ...] = SEED_ENTRIES + optax_entries(_SEED_NAMES)
 _BY_NAME: dict[str, Entry] = {n: e for e in _ENTRIES for n in (e.name, *e.aliases)}
+# entries that are special cases of another: that entry, and its values that make them (gd
+# is momentum 0: the trace is then the scaled gradient itself, -eta g + 0 v)
+SPECIAL_CASES: dict[str, tuple[str, dict[str, float]]] = {
+    "gd": ("momentum", {"momentum": 0.0}),
+    "sgd": ("momentum", {"momentum": 0.0}),
+}
 
 
 def names() -> list[str]:
@@ -167,6 +174,23 @@ def traced_paths(config: Mapping[str, Any]) -> list[tuple[str, ...]]:
     if config.get("inner") is not None:
         paths += [("inner", *p) for p in traced_paths(config["inner"])]
     return paths
+
+
+def general_form(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The config of the optimizer that ``config`` is a special case of (gd is momentum 0:
+    ``SPECIAL_CASES``), with the values that make it that case; ``config`` itself when
+    neither it nor its inner optimizer is one. The runner builds programs from it, so that
+    gd and momentum are one compiled program."""
+    inner = config.get("inner")
+    general_inner = general_form(inner) if isinstance(inner, Mapping) else inner
+    case = SPECIAL_CASES.get(config["optimizer"])
+    if case is None and general_inner is inner:
+        return config
+    general = {**config, "inner": general_inner}
+    if case is not None:
+        general["optimizer"] = case[0]
+        general["hyperparameters"] = {**config["hyperparameters"], **case[1]}
+    return general
 
 
 def get(name: str, **hyperparameters: Any) -> optax.GradientTransformation:

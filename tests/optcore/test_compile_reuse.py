@@ -145,11 +145,46 @@ def test_a_race_traces_its_objective_once_for_all_its_programs(monkeypatch):
     job = {
         "objective": {"name": "rosenbrock", "params": {"b": b}},
         "steps": 50,
-        "runs": [{"optimizer": name} for name in ("gd", "momentum", "adam")],
+        "runs": [{"optimizer": name} for name in ("gd", "rmsprop", "adam")],
     }
     timing = optcore.run(job)["timing"]
     assert timing["programs_compiled"] + timing["programs_from_disk"] == 3  # three programs
     assert traces == [b]
+
+
+def test_gd_runs_in_the_momentum_program_and_computes_gd():
+    """gd is momentum 0 (``optimizers.general_form``): a job of both compiles one program,
+    a later gd job compiles none (so does Lookahead over momentum after Lookahead over gd),
+    and gd's steps there are gd's rule, against a float64 transcription of it."""
+    b, lr, start = 117.5, 5e-4, np.array([-1.5, 2.0])  # an objective no other test compiles
+    both = {
+        "objective": {"name": "rosenbrock", "params": {"b": b}},
+        "init": {"point": start.tolist()},
+        "steps": 400,
+        "runs": [
+            {"optimizer": "momentum", "hyperparameters": {"learning_rate": 5e-4}},
+            {"optimizer": "gd", "hyperparameters": {"learning_rate": 8e-4}},
+        ],
+    }
+    timing = optcore.run(both)["timing"]
+    assert timing["programs_compiled"] + timing["programs_from_disk"] == 1
+    gd = {**both, "runs": [{"optimizer": "gd", "hyperparameters": {"learning_rate": lr}}]}
+    result = optcore.run(gd)
+    assert result["timing"]["programs_compiled"] == 0
+    lookahead = {"optimizer": "lookahead", "inner": {"optimizer": "gd"}}
+    inner_momentum = {**lookahead, "inner": {"optimizer": "momentum"}}
+    assert compiled({**both, "runs": [lookahead]}) == 1
+    assert compiled({**both, "runs": [inner_momentum]}) == 0
+
+    x, expected = start.copy(), []
+    for _ in range(400):
+        expected.append(x.copy())
+        inner = x[1] - x[0] ** 2
+        grad = np.array([-2 * (1 - x[0]) - 4 * b * x[0] * inner, 2 * b * inner])
+        x = x - lr * grad
+    expected.append(x)
+    np.testing.assert_allclose(result["runs"][0]["trajectory"], np.array(expected), rtol=2e-5)
+    assert result["runs"][0]["hyperparameters"] == {"learning_rate": lr}
 
 
 def _calls(jaxpr, name: str) -> set[int]:
