@@ -8,8 +8,9 @@ a job it carries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -214,10 +215,11 @@ def value_at(config: Mapping[str, Any], path: Path) -> Any:
     return value
 
 
-def row_reader(paths: Sequence[Path]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+@lru_cache(maxsize=PER_STRUCTURE_KEPT)
+def row_reader(paths: tuple[Path, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
     """Reads a config's values at ``paths`` as a tuple. When they all sit in one mapping
     (the usual ``hyperparameters``), one ``itemgetter`` reads them: a 1,024-run sweep's
-    values cost 1,024 calls instead of one walk per value."""
+    values cost 1,024 calls instead of one walk per value. Made once per ``paths``."""
     if paths and all(len(p) == 2 and p[0] == paths[0][0] for p in paths):
         parent, get = paths[0][0], itemgetter(*(p[1] for p in paths))
         if len(paths) == 1:
@@ -280,7 +282,10 @@ def group_runs(runs: list[PlannedRun]) -> list[Group]:
         paths = paths_of[template]
         read = row_reader(paths)
         values = tuple(read(runs[i].config) for i in idx)
-        varying = tuple(len(set(column)) > 1 for column in zip(*values, strict=True))
+        if len(idx) == 1:
+            varying = (False,) * len(paths)
+        else:
+            varying = tuple(len(set(column)) > 1 for column in zip(*values, strict=True))
         groups.append(Group(template, paths, tuple(idx), varying, values))
     return groups
 

@@ -8,6 +8,7 @@ Scalars are Python numbers, non-finite ones None.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -58,21 +59,22 @@ def versions() -> dict[str, str]:
 def _optimizer_doc(config: Mapping[str, Any]) -> dict[str, Any]:
     doc = {"optimizer": config["optimizer"], "hyperparameters": dict(config["hyperparameters"])}
     for key in ("schedule", "clip_norm"):
-        if config.get(key) is not None:
-            doc[key] = config[key]
+        value = config.get(key)
+        if value is not None:  # a copy: configs are shared (``optimizers.resolve``)
+            doc[key] = dict(value) if isinstance(value, Mapping) else value
     if config.get("inner") is not None:
         doc["inner"] = _optimizer_doc(config["inner"])
     return doc
 
 
 def _with_final(
-    columns: list[NDArray[Any]], final: NDArray[Any], counts: NDArray[Any]
+    columns: list[NDArray[Any]], final: NDArray[Any], rows: NDArray[Any], counts: NDArray[Any]
 ) -> NDArray[Any]:
     """Recorded columns ([B, R] each) as one array with one more slot, where run b's final
     value goes at its ``counts[b]`` (so that its series is a contiguous row prefix): a
     series, [B, R + 1], from one column and ``final`` [B]; a trajectory, [B, R + 1, d], from
-    d columns and ``final`` [B, d]. Slots past the final are left unset: only the prefix is
-    ever read."""
+    d columns and ``final`` [B, d]. ``rows``: ``arange(B)``. Slots past the final are left
+    unset: only the prefix is ever read."""
     first = columns[0]
     out = np.empty((first.shape[0], first.shape[1] + 1, *final.shape[1:]), first.dtype)
     if final.ndim == 1:
@@ -80,20 +82,22 @@ def _with_final(
     else:
         for i, column in enumerate(columns):
             out[:, :-1, i] = column
-    out[np.arange(len(counts)), counts] = final
+    out[rows, counts] = final
     return out
 
 
 class GroupRecords:
     """One group's records over all calls, joined once: arrays of [B, R + 1, ...] (real
-    runs only, records ``every`` steps apart), and per-run scalars as Python lists, all
-    worked out for the whole group at once."""
+    runs only, records ``every`` steps apart), and per-run scalars as Python lists. The
+    series are put together with numpy for the whole group; the scalars come from two
+    ``tolist`` calls and plain Python: per-element numpy calls on a small group's [B]
+    arrays cost more than the values (a one-run job's document: 50 numpy calls, now 20)."""
 
     def __init__(self, runner: JobRunner, g: GroupRun) -> None:
         if g.carry is None:
             raise RuntimeError("the group has not run")
-        calls = g.records
-        keep = runner.every // g.layout.stride  # > 1 when records were taken more often
+        calls, every = g.records, runner.every
+        keep = every // g.layout.stride  # > 1 when records were taken more often
 
         def joined(parts: list[NDArray[Any]]) -> NDArray[Any]:  # float32 stays (written short)
             whole = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
@@ -106,47 +110,53 @@ class GroupRecords:
             lambda a: a[: g.size], to_host(g.carry.params)
         )
         last = calls[-1]
-        final_loss, final_grad_norm, best = (last.finals[:, i] for i in range(3))
-        final_step, status, diverged_at, best_step = last.counters.astype(np.int64).T
         valid = joined([c.valid for c in calls]).sum(axis=1)
-        every = runner.every
-        # the last state is appended when it fell between records
-        extra = (valid == 0) | ((valid - 1) * every != final_step)
-        self.count = valid + extra  # the length of each run's series
-        self.records = valid
-        slot = valid  # where the final value goes (ignored unless extra)
+        self.records = valid.tolist()
+        # the last state is appended when it fell between records; best is over every
+        # evaluated point, the final one too (taken after the last step)
+        count, steps, status, diverged_at, best_loss, best_step = [], [], [], [], [], []
+        for (step, state, diverged, best_at), (loss, _, best, *_), v in zip(
+            last.counters.tolist(), last.finals.tolist(), self.records, strict=True
+        ):
+            count.append(v + (v == 0 or (v - 1) * every != step))
+            if math.isfinite(loss) and not loss >= best:
+                best, best_at = loss, step
+            steps.append(step)
+            status.append(STATUS.get(state, "max_steps"))
+            diverged_at.append(diverged if state == DIVERGED else -1)
+            finite_best = math.isfinite(best)
+            best_loss.append(best if finite_best else None)
+            best_step.append(best_at if finite_best else -1)
+        self.count = count  # the length of each run's series
+        rows, slot = np.arange(len(count)), valid  # where the final value goes (if appended)
+
+        def with_final(columns: list[NDArray[Any]], final: NDArray[Any]) -> NDArray[Any]:
+            return _with_final(columns, final, rows, slot)
 
         recorded = columns("series")
-
-        def series(column: int, final: NDArray[Any]) -> NDArray[Any]:
-            return _with_final([recorded[column]], final, slot)
-
-        self.loss = series(0, final_loss)
-        self.grad_norm = series(1, final_grad_norm)
-        self.final_loss = final_loss
+        self.final_loss = last.finals[:, 0]
+        self.loss = with_final([recorded[0]], self.final_loss)
+        self.grad_norm = with_final([recorded[1]], last.finals[:, 1])
         self.vector = runner.job.objective.vector
         self.final_params: NDArray[Any] | None = self.final_params_tree if self.vector else None
         self.params = columns("params")  # a vector's coordinates, or one flattened array
         self.trajectory: NDArray[Any] | None = None
         if runner.job.snapshot == VECTOR and self.final_params is not None:
-            self.trajectory = _with_final(self.params, self.final_params, slot)
+            self.trajectory = with_final(self.params, self.final_params)
         self.validation: NDArray[Any] | None = None
         if runner.job.objective.has_validation:
-            self.validation = series(2, last.finals[:, 3])
-        # best over every evaluated point: the final one too (taken after the last step)
-        final_better = np.isfinite(self.final_loss) & ~(self.final_loss >= best)
-        best = np.where(final_better, self.final_loss, best)
-        best_step = np.where(final_better, final_step, best_step)
+            self.validation = with_final([recorded[2]], last.finals[:, 3])
+        final_loss = self.final_loss.tolist()
         self.scalars = {
-            "steps": final_step.tolist(),
-            "status": [STATUS.get(s, "max_steps") for s in status.tolist()],
-            "diverged_at": np.where(status == DIVERGED, diverged_at, -1).tolist(),
-            "final_loss": finite(self.final_loss),
-            "best_loss": finite(best),
-            "best_step": np.where(np.isfinite(best), best_step, -1).tolist(),
+            "steps": steps,
+            "status": status,
+            "diverged_at": diverged_at,
+            "final_loss": [v if math.isfinite(v) else None for v in final_loss],
+            "best_loss": best_loss,
+            "best_step": best_step,
             "final_params": (finite(self.final_params) if self.final_params is not None else None),
-            "count": self.count.tolist(),
-            "records": valid.tolist(),
+            "count": count,
+            "records": self.records,
         }
 
     def final_tree(self, b: int) -> PyTree:
@@ -164,7 +174,7 @@ def _run_doc(runner: JobRunner, run_index: int, rec: GroupRecords, b: int) -> di
     run = runner.job.runs[run_index]
     every, s = runner.every, rec.scalars
     n, recorded, final_step = s["count"][b], s["records"][b], s["steps"][b]
-    steps = np.arange(n, dtype=np.int64) * every
+    steps = np.arange(0, n * every, every, dtype=np.int64)
     if n > recorded:  # the last state, when it fell between records
         steps[-1] = final_step
     diverged_at, best_step = s["diverged_at"][b], s["best_step"][b]

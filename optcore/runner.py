@@ -30,6 +30,7 @@ from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs, program_form
 from .landscape import evaluation_for_job
 from .layout import Layout, layout
+from .objectives import AnyObjective
 from .optimizers.config import FrozenConfig
 from .program import Program
 from .results import AssembledRuns, assemble_runs, document
@@ -99,6 +100,21 @@ class GroupRun:
         if self.entry is None:
             raise RuntimeError("the group's programs are not compiled yet")
         return self.entry
+
+
+_LAYOUTS: dict[Hashable, Layout] = {}
+LAYOUTS_KEPT = 4096
+
+
+def _layout(objective_key: Hashable, objective: AnyObjective, *args: Any) -> Layout:
+    """``layout(objective, *args)``, remembered by the objective's cache key."""
+    key = (objective_key, *args)
+    known = _LAYOUTS.get(key)
+    if known is None:
+        if len(_LAYOUTS) >= LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        known = _LAYOUTS[key] = layout(objective, *args)
+    return known
 
 
 def _seed_keys(seeds: NDArray[np.uint32]) -> NDArray[np.uint32]:
@@ -189,12 +205,16 @@ class JobRunner:
     def _group_run(self, group: Group, lanes: int, latency: bool) -> GroupRun:
         job, dt = self.job, self.dtype
         snap_dim = 0 if job.snapshot == "none" else job.objective.dim
-        shape = layout(job.objective, self.every, lanes, snap_dim, latency)
+        objective_key = job.objective.cache_key()
+        shape = _layout(objective_key, job.objective, self.every, lanes, snap_dim, latency)
         runs = [job.runs[i] for i in group.members]
-        form = program_form(group)  # gd, momentum and nesterov: one program
-        table = np.array(form.values, dtype=np.float64).reshape(len(runs), len(form.paths))
-        varies = np.asarray(form.varying, bool)
-        values = (table[0, ~varies].astype(dt), _padded(table[:, varies].astype(dt), shape.runs))
+        form = program_form(group)  # gd and momentum: one program
+        table = np.array(form.values, dtype=dt).reshape(len(runs), len(form.paths))
+        if any(form.varying):
+            varies = np.asarray(form.varying, bool)
+            values = (table[0, ~varies], _padded(table[:, varies], shape.runs))
+        else:  # every value shared by the group's runs
+            values = (table[0], np.empty((shape.runs, 0), dt))
         starts = _padded(np.array([r.start for r in runs], dt).reshape(len(runs), -1), shape.runs)
         keys = _padded(_seed_keys(np.array([r.seed for r in runs], np.uint32)), shape.runs)
         structure = Group(form.template, form.paths, (), form.varying)
@@ -209,7 +229,7 @@ class JobRunner:
             shape.narrow,
         )
         key = (
-            job.objective.cache_key(),
+            objective_key,
             form.key,
             shape,
             job.snapshot,

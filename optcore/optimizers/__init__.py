@@ -97,12 +97,30 @@ def catalog() -> list[dict[str, Any]]:
     return [{**e.describe(), "tuned_learning_rate": tuned_learning_rate(e.name)} for e in _ENTRIES]
 
 
+_RESOLVED: dict[str, dict[str, Any]] = {}  # configs by their spec's repr (``resolve``)
+RESOLVED_KEPT = 4096
+
+
 def resolve(spec: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     """Validate one optimizer spec and return its config with every default filled in.
 
     ``spec`` has ``optimizer``, optional ``hyperparameters``, ``inner`` (lookahead), ``schedule``
-    and ``clip_norm``. Errors name the field under ``where``.
+    and ``clip_norm``. Errors name the field under ``where``. A spec seen before is not
+    validated again: its config is remembered by the spec's ``repr`` (which tells 1, 1.0
+    and True apart), and a copy of its top level returned (configs are never changed below
+    it: a sweep's runs replace their ``hyperparameters`` whole).
     """
+    key = repr(spec)
+    known = _RESOLVED.get(key)
+    if known is None:
+        known = _resolved(spec, where)
+        if len(_RESOLVED) >= RESOLVED_KEPT:
+            _RESOLVED.clear()
+        _RESOLVED[key] = known
+    return dict(known)
+
+
+def _resolved(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     e = entry(spec.get("optimizer"), join_field(where, "optimizer"))
     hp = validate_params(
         e.hypers,

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from optcore import optimizers
+import optcore
+from optcore import objectives, optimizers
+from optcore.errors import SpecError
 from optcore.optimizers.config import TRACED, FrozenConfig, freeze, thaw
 
 LOOKAHEAD = {
@@ -128,3 +130,30 @@ def test_pickled_value_rehashes_in_another_process() -> None:
         subprocess.run(
             [sys.executable, "-c", check], input=pickle.dumps(frozen), env=env, check=True
         )
+
+
+def test_a_spec_resolved_again_is_unchanged_by_what_was_done_to_the_first_result():
+    """``optimizers.resolve`` and ``objectives.resolve`` remember what they resolved; a
+    caller that changes a config or a result document it was given changes no later job,
+    and a bad spec is refused every time."""
+    spec = {
+        "optimizer": "adam",
+        "hyperparameters": {"learning_rate": 0.02},
+        "schedule": {"kind": "cosine_decay", "decay_steps": 100},
+    }
+    expected = optimizers.resolve(spec)
+    first = optimizers.resolve(spec)
+    first["optimizer"] = "gd"
+    job = {"objective": {"name": "booth", "params": {}}, "runs": [spec], "steps": 20}
+    doc = optcore.run(job)["runs"][0]
+    doc["hyperparameters"]["learning_rate"] = 5.0
+    doc["schedule"]["decay_steps"] = 7
+    assert optimizers.resolve(spec) == expected
+    again = optcore.run(job)["runs"][0]
+    assert again["hyperparameters"]["learning_rate"] == 0.02
+    assert again["schedule"]["decay_steps"] == 100
+    for _ in range(2):
+        with pytest.raises(SpecError, match="learning_rate"):
+            optimizers.resolve({"optimizer": "adam", "hyperparameters": {"learning_rate": -1}})
+        with pytest.raises(SpecError, match="objective.params"):
+            objectives.resolve({"name": "rosenbrock", "params": {"b": "steep"}})
