@@ -29,6 +29,18 @@ class Carry(NamedTuple, Generic[Leaf]):
     best_step: Leaf
 
 
+class CallState(NamedTuple, Generic[Leaf]):
+    """What the runner keeps of a group between calls, from which a call rebuilds its
+    ``Carry`` (``Program.fast_call``): the counters and finals are the previous call's
+    ``Records`` (the best loss is ``finals[:, 2]``), and the runs' keys are their start
+    keys, which never change."""
+
+    params: PyTree
+    opt_state: PyTree
+    counters: Leaf  # [B, 4] int32: step, status, diverged_at, best_step
+    finals: Leaf  # [B, 3 + h]: loss, grad norm, best loss (, held-out)
+
+
 class Limits(NamedTuple, Generic[Leaf]):
     """Job-wide stopping rules, traced so that changing them never recompiles."""
 

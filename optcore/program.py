@@ -32,6 +32,7 @@ from .carry import (
     NO_SNAPSHOT,
     RUNNING,
     VECTOR,
+    CallState,
     Carry,
     Limits,
     Records,
@@ -68,6 +69,11 @@ Columns: TypeAlias = tuple[jax.Array, ...]
 # loss when there is one), live [B, R], the params snapshot's columns
 CallOutputs: TypeAlias = tuple[Columns, jax.Array, Columns]
 CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
+Moved: TypeAlias = tuple[PyTree, PyTree]  # the params and optimizer state after a call
+# a call's step counts and flag: [steps (the limit), t0, taken, fresh] int32, and its
+# thresholds: [tolerance, grad_tolerance, target_loss] in the job's dtype
+Counts: TypeAlias = jax.Array
+Thresholds: TypeAlias = jax.Array
 # the fast path's step state: params, optimizer state, step, best loss, its step, event
 FastState: TypeAlias = tuple[PyTree, PyTree, jax.Array, jax.Array, jax.Array, jax.Array]
 
@@ -170,6 +176,50 @@ class Program:
             Carry[jax.Array],
             jax.lax.cond(fresh, lambda: self.init(values, x0, keys), lambda: carry),
         )
+
+    def finals_width(self, params: PyTree) -> int:
+        """Columns of a call's ``Records.finals``, from one run's ``params`` (shapes)."""
+        return 3 + int(jax.eval_shape(self._held_out, params).size)
+
+    @staticmethod
+    def _unpacked(
+        state: CallState[jax.Array], counts: Counts, thresholds: Thresholds, keys: jax.Array
+    ) -> tuple[Carry[jax.Array], Limits[jax.Array], jax.Array, jax.Array, jax.Array]:
+        step, status, diverged_at, best_step = (state.counters[:, i] for i in range(4))
+        best = state.finals[:, 2]
+        carry = Carry(
+            state.params, state.opt_state, keys, step, status, diverged_at, best, best_step
+        )
+        limits = Limits(counts[0], thresholds[0], thresholds[1], thresholds[2])
+        return carry, limits, counts[1], counts[2], counts[3] != 0
+
+    def fast_call(
+        self,
+        state: CallState[jax.Array],
+        values: Values,
+        counts: Counts,
+        thresholds: Thresholds,
+        starts: Starts,
+    ) -> tuple[Moved, Records[jax.Array], jax.Array]:
+        """``fast`` as the runner calls it, with fewer arrays crossing the call: 13 inputs
+        and 12 outputs for one Adam run, against 21 and 18 (its fixed cost: about 25 us
+        less). The carry comes from ``CallState``, the counts and thresholds packed."""
+        carry, limits, t0, taken, fresh = self._unpacked(state, counts, thresholds, starts[1])
+        moved, records, needs_exact = self.fast(carry, values, limits, t0, taken, fresh, starts)
+        return (moved.params, moved.opt_state), records, needs_exact
+
+    def exact_call(
+        self,
+        state: CallState[jax.Array],
+        values: Values,
+        counts: Counts,
+        thresholds: Thresholds,
+        starts: Starts,
+    ) -> tuple[Moved, Records[jax.Array]]:
+        """``exact`` as the runner calls it (``fast_call``)."""
+        carry, limits, t0, taken, fresh = self._unpacked(state, counts, thresholds, starts[1])
+        moved, records = self.exact(carry, values, limits, t0, taken, fresh, starts)
+        return (moved.params, moved.opt_state), records
 
     def fast(
         self,

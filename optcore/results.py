@@ -94,7 +94,7 @@ class GroupRecords:
     arrays cost more than the values (a one-run job's document: 50 numpy calls, now 20)."""
 
     def __init__(self, runner: JobRunner, g: GroupRun) -> None:
-        if g.carry is None:
+        if g.state is None:
             raise RuntimeError("the group has not run")
         calls, every = g.records, runner.every
         keep = every // g.layout.stride  # > 1 when records were taken more often
@@ -107,7 +107,7 @@ class GroupRecords:
             return [joined(list(parts)) for parts in zip(*(getattr(c, name) for c in calls))]
 
         self.final_params_tree: PyTree = jax.tree.map(
-            lambda a: a[: g.size], to_host(g.carry.params)
+            lambda a: a[: g.size], to_host(g.state.params)
         )
         last = calls[-1]
         valid = joined([c.valid for c in calls]).sum(axis=1)

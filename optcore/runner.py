@@ -25,7 +25,7 @@ import numpy as np
 from jax.stages import Compiled
 from numpy.typing import NDArray
 
-from .carry import RUNNING, Carry, Limits, Records
+from .carry import RUNNING, CallState, Records
 from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs, program_form
 from .landscape import evaluation_for_job
@@ -84,7 +84,7 @@ class GroupRun:
     key: tuple[Hashable, ...]
     inputs: Inputs
     entry: Entry | None = None
-    carry: Carry[jax.Array] | None = None
+    state: CallState[jax.Array] | None = None  # what the next call starts from
     t0: int = 0  # steps every run still going has taken
     live: int = 0  # real (not padded) runs still going
     # per call, host Records cut to what ran
@@ -238,17 +238,21 @@ class JobRunner:
         )
         return GroupRun(group, shape, program, key, (values, starts, keys), live=len(runs))
 
-    def _limits(self) -> Limits[HostArray]:
-        stop, dt = self.job.spec.stopping, self.dtype
+    def _thresholds(self) -> HostArray:
+        """The stopping rules' thresholds, as ``Program.fast_call`` takes them (a rule not
+        in use has one no value meets)."""
+        stop = self.job.spec.stopping
 
-        def scalar(value: float | None, off: float) -> HostArray:
-            return np.asarray(off if value is None else value, dt)
+        def value(given: float | None, off: float) -> float:
+            return off if given is None else given
 
-        return Limits(
-            np.asarray(self.job.spec.steps, np.int32),
-            scalar(stop.tolerance, -1.0),
-            scalar(stop.grad_tolerance, -1.0),
-            scalar(stop.target_loss, -np.inf),
+        return np.array(
+            [
+                value(stop.tolerance, -1.0),
+                value(stop.grad_tolerance, -1.0),
+                value(stop.target_loss, -np.inf),
+            ],
+            self.dtype,
         )
 
     def call_shapes(self, g: GroupRun) -> tuple[Any, ...]:
@@ -256,10 +260,17 @@ class JobRunner:
         with jax.enable_x64(self.dtype == np.float64):
             values, starts, keys = _spec_of(g.inputs)
             carry = jax.eval_shape(g.program.init, values, starts, keys)
-            scalar = jax.ShapeDtypeStruct((), np.int32)
-            fresh = jax.ShapeDtypeStruct((), np.bool_)
-            limits = _spec_of(self._limits())
-            return (carry, values, limits, scalar, scalar, fresh, (starts, keys))
+            runs = starts.shape[0]
+            one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), carry)
+            finals = (runs, g.program.finals_width(one.params))
+            state = CallState(
+                carry.params,
+                carry.opt_state,
+                jax.ShapeDtypeStruct((runs, 4), np.int32),
+                jax.ShapeDtypeStruct(finals, carry.best_loss.dtype),
+            )
+            counts = jax.ShapeDtypeStruct((4,), np.int32)
+            return (state, values, counts, _spec_of(self._thresholds()), (starts, keys))
 
     def _lower(self, g: GroupRun) -> Callable[[], Entry]:
         """Traces and lowers the group's fast path here; the returned function compiles it
@@ -268,18 +279,18 @@ class JobRunner:
         x64 = self.dtype == np.float64
         options = g.layout.compiler_options(jax.default_backend())
         args = self.call_shapes(g)
-        carry = args[0]
+        state = args[0]
         with jax.enable_x64(x64):
-            lowered = jax.jit(p.fast).lower(*args)
+            lowered = jax.jit(p.fast_call).lower(*args)
 
         def exact() -> Compiled:
             with jax.enable_x64(x64):
-                return jax.jit(p.exact).lower(*args).compile(options)
+                return jax.jit(p.exact_call).lower(*args).compile(options)
 
         def build() -> Entry:
             with jax.enable_x64(x64):
                 fast = lowered.compile(options)
-                blank = jax.device_put(jax.tree.map(_zeros, carry))  # a fresh call's carry
+                blank = jax.device_put(jax.tree.map(_zeros, state))  # a fresh call's state
             return Entry(blank, fast, exact)
 
         return build
@@ -329,7 +340,7 @@ class JobRunner:
         carry's shapes, kept on the device with the program (a job's own would be copied
         there at each first call)."""
         for g in self.groups:
-            g.carry = g.compiled.blank
+            g.state = g.compiled.blank
 
     def _blocks_for(self, g: GroupRun, seconds: float) -> int:
         left = math.ceil((self.job.spec.steps - g.t0) / g.layout.block_len)
@@ -337,16 +348,17 @@ class JobRunner:
         wanted = 1 if rate is None else int(seconds / max(rate, 1e-9))
         return max(1, min(wanted, g.layout.blocks_per_call, left))
 
-    def _call(self, g: GroupRun, n: int, limits: Limits[HostArray]) -> None:
+    def _call(self, g: GroupRun, n: int, thresholds: HostArray) -> None:
         """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops."""
         t0 = time.perf_counter()
         values, starts, keys = g.inputs
-        fresh = np.bool_(g.t0 == 0 and not g.records)
-        taken = np.int32(min(n * g.layout.block_len, max(self.job.spec.steps - g.t0, 0)))
-        args = (g.carry, values, limits, np.int32(g.t0), taken, fresh, (starts, keys))
-        moved, records, needs_exact = g.compiled.fast(*args)
+        steps = self.job.spec.steps
+        fresh = g.t0 == 0 and not g.records
+        taken = min(n * g.layout.block_len, max(steps - g.t0, 0))
+        args = (g.state, values, np.array((steps, g.t0, taken, fresh), np.int32), thresholds)
+        moved, out, needs_exact = g.compiled.fast(*args, (starts, keys))
         # the records are usually the ones kept: fetched with the flag, in one go
-        host, exact = to_host((records, needs_exact))
+        host, exact = to_host((out, needs_exact))
         if exact and self.exact:  # a run stops inside these blocks: redo them step by step
             t_compile, ready = time.perf_counter(), g.compiled.exact_ready
             with counting(self.count):  # built here, or waited for (a background build)
@@ -354,8 +366,8 @@ class JobRunner:
             if not ready:
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
-            moved, records = program(*args)
-            host = to_host(records)
+            moved, out = program(*args, (starts, keys))
+            host = to_host(out)
             self.exact_calls += 1
             self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
         elapsed = time.perf_counter() - t0
@@ -365,23 +377,25 @@ class JobRunner:
             g.compiled.seconds_per_block = rate if old is None else 0.5 * (old + rate)
         kept, size = n * g.layout.records_per_block, g.size
         series, valid, params, finals, counters = host
-        records = Records(
-            tuple(c[:size, :kept] for c in series),
-            valid[:size, :kept],
-            tuple(c[:size, :kept] for c in params),
-            finals[:size],
-            counters[:size],
+        g.records.append(
+            Records(
+                tuple(c[:size, :kept] for c in series),
+                valid[:size, :kept],
+                tuple(c[:size, :kept] for c in params),
+                finals[:size],
+                counters[:size],
+            )
         )
-        g.records.append(records)
-        g.carry = moved
-        g.t0 += int(taken)
-        step, status = records.counters[:, 0], records.counters[:, 1]
-        g.live = int(np.count_nonzero((status == RUNNING) & (step < self.job.spec.steps)))
+        params, opt_state = moved
+        g.state = CallState(params, opt_state, out.counters, out.finals)  # the next call's
+        g.t0 += taken
+        step, status = counters[:size, 0], counters[:size, 1]
+        g.live = int(np.count_nonzero((status == RUNNING) & (step < steps)))
 
     def _running(self) -> Iterator[Progress]:
         steps = self.job.spec.steps
         x64 = self.dtype == np.float64
-        limits = self._limits()
+        thresholds = self._thresholds()
         t_run = time.perf_counter()
         chunk = 0
         while True:
@@ -394,7 +408,7 @@ class JobRunner:
                     t_group = time.perf_counter()
                     spent = 0.0  # at least one call a chunk, however short the chunk
                     while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
-                        self._call(g, self._blocks_for(g, share - spent), limits)
+                        self._call(g, self._blocks_for(g, share - spent), thresholds)
                         spent = time.perf_counter() - t_group
             chunk += 1
             self.timing["run_ms"] = _ms(t_run)
