@@ -88,7 +88,7 @@ def counting(count: CompileCount) -> Iterator[CompileCount]:
 class Entry:
     """A group's compiled programs and what the host loop learnt about their speed."""
 
-    blank: Any  # the carry a fresh call passes: zeros, on the device, shared by every job
+    blank: Any  # the CallState a fresh call passes: zeros, on the device, shared by every job
     fast: Compiled
     exact_build: Callable[[], Compiled]
     seconds_per_block: float | None = None  # measured on the first calls, for chunk sizes

@@ -248,10 +248,10 @@ def structure_of(config: Mapping[str, Any]) -> tuple[tuple[Path, ...], FrozenCon
 
 
 def program_form(group: Group) -> Group:
-    """The group as its program sees it. An optimizer that is a special case of a general
-    rule (``optimizers.general_form``: gd is momentum 0) takes that rule's structure, with
-    the values that make it the case as shared values, so that gd, momentum and nesterov
-    groups share one compiled program; any other group is itself."""
+    """The group as its program sees it. An optimizer that is a special case of another
+    (``optimizers.general_form``: gd is momentum 0) takes that one's structure, with the
+    values that make it the case as shared values, so that gd and momentum groups share
+    one compiled program; any other group is itself."""
     general = optimizers.general_form(group.template)
     if general is group.template:
         return group

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
@@ -132,7 +133,7 @@ def _padded(rows: NDArray[Scalar], size: int) -> NDArray[Scalar]:
 
 
 def _zeros(spec: jax.ShapeDtypeStruct) -> Any:
-    """A placeholder of a carry leaf for a fresh call: zeros (a key of zeros for a typed
+    """A placeholder of a call state leaf for a fresh call: zeros (a key of zeros for a typed
     PRNG key, which an optimizer's state may hold)."""
     if jax.dtypes.issubdtype(spec.dtype, jax.dtypes.prng_key):
         data = jax.eval_shape(jax.random.key_data, spec)
@@ -337,7 +338,7 @@ class JobRunner:
 
     def _start(self) -> None:
         """The first call of each group starts its runs (``fresh``) from zeros of the
-        carry's shapes, kept on the device with the program (a job's own would be copied
+        state's shapes, kept on the device with the program (a job's own would be copied
         there at each first call)."""
         for g in self.groups:
             g.state = g.compiled.blank
@@ -389,8 +390,7 @@ class JobRunner:
         params, opt_state = moved
         g.state = CallState(params, opt_state, out.counters, out.finals)  # the next call's
         g.t0 += taken
-        step, status = counters[:size, 0], counters[:size, 1]
-        g.live = int(np.count_nonzero((status == RUNNING) & (step < steps)))
+        g.live = _still_going(counters[:size], steps)
 
     def _running(self) -> Iterator[Progress]:
         steps = self.job.spec.steps
@@ -403,7 +403,7 @@ class JobRunner:
             if not active:
                 break
             share = self.chunk_seconds / len(active)
-            with jax.enable_x64(x64):
+            with _x64(x64):
                 for g in active:
                     t_group = time.perf_counter()
                     spent = 0.0  # at least one call a chunk, however short the chunk
@@ -474,6 +474,22 @@ class JobRunner:
         if self._runs is None:
             self._runs = assemble_runs(self, landscape=False)
         return document(self, self._runs[0], self.landscape)
+
+
+def _x64(on: bool) -> AbstractContextManager[Any]:
+    """``jax.enable_x64(on)``, or nothing where that is the setting already (a float32 job,
+    as a rule): entering it costs a few microseconds a chunk."""
+    return nullcontext() if jax.config.read("jax_enable_x64") == on else jax.enable_x64(on)
+
+
+SMALL_GROUP = 64  # runs: below this, a few Python comparisons cost less than numpy's calls
+
+
+def _still_going(counters: HostArray, steps: int) -> int:
+    """Runs still going after a call: ``counters`` [B, 4] (step, status, ...)."""
+    if len(counters) <= SMALL_GROUP:
+        return sum(state == RUNNING and step < steps for step, state, *_ in counters.tolist())
+    return int(np.count_nonzero((counters[:, 1] == RUNNING) & (counters[:, 0] < steps)))
 
 
 def _ms(since: float) -> float:
