@@ -31,7 +31,7 @@ class Carry(NamedTuple, Generic[Leaf]):
 
 class CallState(NamedTuple, Generic[Leaf]):
     """What the runner keeps of a group between calls, from which a call rebuilds its
-    ``Carry`` (``Program.fast_call``): the counters and finals are the previous call's
+    ``Carry`` (``Program.call``): the counters and finals are the previous call's
     ``Records`` (the best loss is ``finals[:, 2]``), and the runs' keys are their start
     keys, which never change."""
 

@@ -193,33 +193,26 @@ class Program:
         limits = Limits(counts[0], thresholds[0], thresholds[1], thresholds[2])
         return carry, limits, counts[1], counts[2], counts[3] != 0
 
-    def fast_call(
+    def call(
         self,
+        exact: bool,
         state: CallState[jax.Array],
         values: Values,
         counts: Counts,
         thresholds: Thresholds,
         starts: Starts,
     ) -> tuple[Moved, Records[jax.Array], jax.Array]:
-        """``fast`` as the runner calls it, with fewer arrays crossing the call: 13 inputs
-        and 12 outputs for one Adam run, against 21 and 18 (its fixed cost: about 25 us
-        less). The carry comes from ``CallState``, the counts and thresholds packed."""
+        """The fast path (``exact``: the exact path) as the runner calls it, with fewer
+        arrays crossing the call: 13 inputs and 12 outputs for one Adam run, against 21 and
+        18 (its fixed cost: about 25 us less). The carry comes from ``CallState``, the counts
+        and thresholds packed; ``needs_exact`` is False on the exact path."""
         carry, limits, t0, taken, fresh = self._unpacked(state, counts, thresholds, starts[1])
-        moved, records, needs_exact = self.fast(carry, values, limits, t0, taken, fresh, starts)
+        if exact:
+            moved, records = self.exact(carry, values, limits, t0, taken, fresh, starts)
+            needs_exact = jnp.zeros((), bool)
+        else:
+            moved, records, needs_exact = self.fast(carry, values, limits, t0, taken, fresh, starts)
         return (moved.params, moved.opt_state), records, needs_exact
-
-    def exact_call(
-        self,
-        state: CallState[jax.Array],
-        values: Values,
-        counts: Counts,
-        thresholds: Thresholds,
-        starts: Starts,
-    ) -> tuple[Moved, Records[jax.Array]]:
-        """``exact`` as the runner calls it (``fast_call``)."""
-        carry, limits, t0, taken, fresh = self._unpacked(state, counts, thresholds, starts[1])
-        moved, records = self.exact(carry, values, limits, t0, taken, fresh, starts)
-        return (moved.params, moved.opt_state), records
 
     def fast(
         self,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeAlias, TypeVar
 
 import jax
@@ -240,7 +241,7 @@ class JobRunner:
         return GroupRun(group, shape, program, key, (values, starts, keys), live=len(runs))
 
     def _thresholds(self) -> HostArray:
-        """The stopping rules' thresholds, as ``Program.fast_call`` takes them (a rule not
+        """The stopping rules' thresholds, as ``Program.call`` takes them (a rule not
         in use has one no value meets)."""
         stop = self.job.spec.stopping
 
@@ -282,11 +283,11 @@ class JobRunner:
         args = self.call_shapes(g)
         state = args[0]
         with jax.enable_x64(x64):
-            lowered = jax.jit(p.fast_call).lower(*args)
+            lowered = jax.jit(partial(p.call, False)).lower(*args)
 
         def exact() -> Compiled:
             with jax.enable_x64(x64):
-                return jax.jit(p.exact_call).lower(*args).compile(options)
+                return jax.jit(partial(p.call, True)).lower(*args).compile(options)
 
         def build() -> Entry:
             with jax.enable_x64(x64):
@@ -367,7 +368,7 @@ class JobRunner:
             if not ready:
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
-            moved, out = program(*args, (starts, keys))
+            moved, out, _ = program(*args, (starts, keys))
             host = to_host(out)
             self.exact_calls += 1
             self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
