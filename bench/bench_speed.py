@@ -101,11 +101,16 @@ def compile_times(repeats: int = 5) -> None:
     )
 
 
+def learning_rates(width: int) -> list[float]:
+    """The runs' learning rates, the same on both sides of a comparison."""
+    return [0.01] if width == 1 else np.logspace(-4, -1, width).tolist()
+
+
 def adam_job(width: int, every: int) -> dict:
-    rates = np.logspace(-4, -1, width).tolist()
+    rates = learning_rates(width)
     runs = [{"optimizer": "adam", "sweep": {"learning_rate": rates}}]
     if width == 1:
-        runs = [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}}]
+        runs = [{"optimizer": "adam", "hyperparameters": {"learning_rate": rates[0]}}]
     return {
         "objective": {"name": "rosenbrock"},
         "init": {"point": START},
@@ -117,7 +122,7 @@ def adam_job(width: int, every: int) -> dict:
 
 def bare_sweep(width: int, every: int):
     adam = optax.inject_hyperparams(optax.adam)
-    lrs = jnp.asarray(np.logspace(-4, -1, width), jnp.float32)
+    lrs = jnp.asarray(learning_rates(width), jnp.float32)
     x0 = jnp.asarray(START, jnp.float32)
     fn = jax.jit(jax.vmap(lambda lr: bare_scan(adam(learning_rate=lr), every)(x0)))
     return lambda: jax.device_get(fn(lrs))
