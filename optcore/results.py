@@ -114,7 +114,7 @@ class GroupRecords:
         self.records = valid.tolist()
         # the last state is appended when it fell between records; best is over every
         # evaluated point, the final one too (taken after the last step)
-        count, steps, status, diverged_at, best_loss, best_step = [], [], [], [], [], []
+        count, steps, status, diverged_at, final_loss, best_loss, best_step = ([] for _ in range(7))
         for (step, state, diverged, best_at), (loss, _, best, *_), v in zip(
             last.counters.tolist(), last.finals.tolist(), self.records, strict=True
         ):
@@ -124,6 +124,7 @@ class GroupRecords:
             steps.append(step)
             status.append(STATUS.get(state, "max_steps"))
             diverged_at.append(diverged if state == DIVERGED else -1)
+            final_loss.append(loss if math.isfinite(loss) else None)
             finite_best = math.isfinite(best)
             best_loss.append(best if finite_best else None)
             best_step.append(best_at if finite_best else -1)
@@ -146,12 +147,11 @@ class GroupRecords:
         self.validation: NDArray[Any] | None = None
         if runner.job.objective.has_validation:
             self.validation = with_final([recorded[2]], last.finals[:, 3])
-        final_loss = self.final_loss.tolist()
         self.scalars = {
             "steps": steps,
             "status": status,
             "diverged_at": diverged_at,
-            "final_loss": [v if math.isfinite(v) else None for v in final_loss],
+            "final_loss": final_loss,
             "best_loss": best_loss,
             "best_step": best_step,
             "final_params": (finite(self.final_params) if self.final_params is not None else None),
