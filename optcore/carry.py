@@ -55,7 +55,7 @@ class Records(NamedTuple, Generic[Leaf]):
     recorded values are columns, a buffer each (``Program._recorded`` says why)."""
 
     series: tuple[Leaf, ...]  # [B, R] each: loss, grad norm (, held-out loss)
-    valid: Leaf  # [B, R] the run was still going at that step
+    valid: Leaf  # [B] int32: how many of the slots are valid (a prefix: the run was going)
     # the params when recorded: a vector's coordinates, [B, R] each; flattened (for a
     # landscape plane), one [B, R, d]; else none
     params: tuple[Leaf, ...]

@@ -66,7 +66,7 @@ Memo = TypeVar("Memo")
 StepOutputs: TypeAlias = tuple[jax.Array, jax.Array, jax.Array]  # loss, grad norm, live
 Columns: TypeAlias = tuple[jax.Array, ...]
 # a call's records (``Records``): the series' columns [B, R] each (loss, grad norm, held-out
-# loss when there is one), live [B, R], the params snapshot's columns
+# loss when there is one), valid records [B] (a prefix of the slots), the snapshot's columns
 CallOutputs: TypeAlias = tuple[Columns, jax.Array, Columns]
 CallResult: TypeAlias = tuple[Carry[jax.Array], CallOutputs, jax.Array]  # and its events
 Moved: TypeAlias = tuple[PyTree, PyTree]  # the params and optimizer state after a call
@@ -236,7 +236,7 @@ class Program:
             events &= active
             axes = self.carry_axes(values, carry.params)
             moved = select_runs(active, moved, carry, axes)  # runs stopped before stay put
-            live &= active[:, None]
+            live = jnp.where(active, live, 0)
         return moved, self._records(moved, series, live, xs, shared_step=True), jnp.any(events)
 
     def exact(
@@ -268,7 +268,7 @@ class Program:
             xs: Columns = (jnp.zeros((*br, *snap.shape), snap.dtype),)
         else:
             xs = tuple(jnp.zeros(br, snap.dtype) for _ in range(snap.size))
-        return series, jnp.zeros(br, jnp.bool_), xs
+        return series, jnp.zeros(br[:1], jnp.int32), xs
 
     def _snapshot_columns(self, params: PyTree) -> Columns:
         """What a record keeps of the batched ``params``, as ``_call_outputs`` lays it out."""
@@ -322,8 +322,9 @@ class Program:
         at the record's first step (the loss and gradient there, once more), then the steps
         in a loop of traced length. The loops take exactly the steps left, so no step needs
         a mask, and no step keeps its outputs (a select per step, which costs as much as the
-        step at a few hundred runs). Record r lands at [:, r] of the call's buffers; slots
-        not reached stay zero, so invalid.
+        step at a few hundred runs). Record r lands at [:, r] of the call's buffers; a run's
+        valid records are a prefix of them (a run that stops stays stopped), so a count per
+        run says which: slots not reached, or after its stop, are past it.
 
         Each recorded value has a buffer of its own (the series' and the snapshot's
         columns). XLA's CPU runtime runs a program's kernels in turn on the calling thread
@@ -332,9 +333,8 @@ class Program:
         bytes a float32 column, 1 KB as rows of two. Columns take its 10k-step job from
         0.76x a bare scan to 0.83x (``bench_speed.py``, width 1).
 
-        ``live_if_reached``: every record reached is valid (the fast path), so the flags
-        are set once after the loop instead of written with each record (a kernel a step
-        when every step is recorded)."""
+        ``live_if_reached``: every record reached is valid (the fast path), so the count is
+        set once after the loop instead of added to with each record."""
         buffers = self._call_outputs(params_of(state))
         records = (steps + self.stride - 1) // self.stride
 
@@ -355,12 +355,12 @@ class Program:
                 s = jax.lax.fori_loop(0, taken, lambda i, s: step(s)[0], s)
             held = jax.vmap(self._held_out)(params).reshape(len(loss), -1)
             series = put(series, (loss, gnorm, *held.T), r)
-            live = live if live_if_reached else put((live,), (alive,), r)[0]
+            live = live if live_if_reached else live + alive.astype(jnp.int32)
             return s, (series, live, put(xs, self._snapshot_columns(params), r))
 
         state, (series, live, xs) = jax.lax.fori_loop(0, records, record, (state, buffers))
         if live_if_reached:
-            live = jnp.broadcast_to(jnp.arange(live.shape[1]) < records, live.shape)
+            live = jnp.broadcast_to(records, live.shape).astype(jnp.int32)
         return state, (series, live, xs)
 
     def _loss_and_grad(self) -> LossAndGrad:
@@ -435,15 +435,16 @@ class Program:
         )
         x, opt_state, t, best, best_t, event = state
         loss = series[0]
+        reached = jnp.arange(loss.shape[1]) < live[:, None]  # [B, R]: the records taken
         if not track_best:
-            best, best_t = best_recorded(loss, live, best, best_t, t0)
+            best, best_t = best_recorded(loss, reached, best, best_t, t0)
         # Non-finite values, checked once per call rather than per step (which cost 40% in
         # a wide program): a NaN or Inf loss or gradient reaches the params (and stays: an
         # update of a non-finite param is non-finite), the recorded losses (every step's, in
         # a narrow program's loop) or the best.
         event = event | ~jax.vmap(all_finite)(x) | ~jnp.isfinite(best)
         if not in_loop:
-            event |= ~jnp.all(jnp.isfinite(loss) | ~live, axis=1)
+            event |= ~jnp.all(jnp.isfinite(loss) | ~reached, axis=1)
         at = jnp.broadcast_to(t, c.step.shape)
         moved = Carry(x, opt_state, c.key, at, c.status, c.diverged_at, best, best_t)
         return moved, (series, live, xs), event

@@ -110,7 +110,11 @@ class GroupRecords:
             lambda a: a[: g.size], to_host(g.state.params)
         )
         last = calls[-1]
-        valid = joined([c.valid for c in calls]).sum(axis=1)
+        # valid records are a prefix of a run's slots, over all calls: their count, of
+        # those kept when records were taken more often
+        valid = calls[0].valid if len(calls) == 1 else np.sum([c.valid for c in calls], axis=0)
+        if keep > 1:
+            valid = -(-valid // keep)
         self.records = valid.tolist()
         # the last state is appended when it fell between records; best is over every
         # evaluated point, the final one too (taken after the last step)

@@ -382,7 +382,7 @@ class JobRunner:
         g.records.append(
             Records(
                 tuple(c[:size, :kept] for c in series),
-                valid[:size, :kept],
+                valid[:size],
                 tuple(c[:size, :kept] for c in params),
                 finals[:size],
                 counters[:size],
