@@ -201,6 +201,29 @@ def test_records_every_nth_step_and_the_final_one():
     assert run["loss"][-1] == run["final"]["loss"]
 
 
+def test_records_kept_every_thousand_steps_end_at_each_runs_own_stop():
+    """Every 1,000 steps the program records every 250th (its block) and keeps every 4th;
+    a call says how many of its records are valid (a prefix of its slots), so each run's
+    series are the steps it reached, 0, 1000, ..., and its last, across calls and stops."""
+    rates = [0.05, 0.02, 0.004]
+    doc = job(
+        [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
+        steps=7000,
+        dtype="float64",
+        stopping={"target_loss": 1e-8},
+        record={"every": 1000},
+    )
+    runs = JobRunner(parse_job(doc), chunk_seconds=1e-9).run()["runs"]  # a block a call
+    assert len({r["steps"] for r in runs}) >= 2
+    for run in runs:
+        last = run["steps"]
+        expected = list(range(0, last + 1, 1000))
+        expected += [] if expected[-1] == last else [last]
+        assert run["step"].tolist() == expected
+        assert len(run["loss"]) == len(run["trajectory"]) == len(expected)
+        assert run["loss"][-1] == run["final"]["loss"]
+
+
 def test_runs_stopping_in_different_chunks_match_their_solo_runs():
     rates = [0.05, 0.02, 0.01]
     doc = job(
