@@ -201,18 +201,22 @@ def test_records_every_nth_step_and_the_final_one():
     assert run["loss"][-1] == run["final"]["loss"]
 
 
+def stopping_sweep(rates: list[float], steps: int, every: int) -> dict:
+    """Adam runs in float64 that stop at a target loss, at different steps."""
+    return job(
+        [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
+        steps=steps,
+        dtype="float64",
+        stopping={"target_loss": 1e-8},
+        record={"every": every},
+    )
+
+
 def test_records_kept_every_thousand_steps_end_at_each_runs_own_stop():
     """Every 1,000 steps the program records every 250th (its block) and keeps every 4th;
     a call says how many of its records are valid (a prefix of its slots), so each run's
     series are the steps it reached, 0, 1000, ..., and its last, across calls and stops."""
-    rates = [0.05, 0.02, 0.004]
-    doc = job(
-        [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
-        steps=7000,
-        dtype="float64",
-        stopping={"target_loss": 1e-8},
-        record={"every": 1000},
-    )
+    doc = stopping_sweep([0.05, 0.02, 0.004], steps=7000, every=1000)
     runs = JobRunner(parse_job(doc), chunk_seconds=1e-9).run()["runs"]  # a block a call
     assert len({r["steps"] for r in runs}) >= 2
     for run in runs:
@@ -226,13 +230,7 @@ def test_records_kept_every_thousand_steps_end_at_each_runs_own_stop():
 
 def test_runs_stopping_in_different_chunks_match_their_solo_runs():
     rates = [0.05, 0.02, 0.01]
-    doc = job(
-        [{"optimizer": "adam", "sweep": {"learning_rate": rates}}],
-        steps=6000,
-        dtype="float64",
-        stopping={"target_loss": 1e-8},
-        record={"every": 10},
-    )
+    doc = stopping_sweep(rates, steps=6000, every=10)
     runner = JobRunner(parse_job(doc), chunk_seconds=1e-9)  # one block a chunk
     swept = runner.run()["runs"]
     stopped_at = {r["steps"] for r in swept if r["status"] == "converged"}
