@@ -8,7 +8,7 @@ a job it carries.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from . import optimizers
+from .memo import Remembered
 from .objectives import AnyObjective
 from .optimizers.config import FrozenConfig, Path, freeze
 from .trees import Axes, PyTree, Values, ValueShapes
@@ -109,9 +110,9 @@ class StateFacts:
     evaluates: bool
 
 
-_STATE_FACTS: dict[Hashable, StateFacts] = {}
-_SHARED: dict[tuple[str, Hashable], Any] = {}
-PER_STRUCTURE_KEPT = 1024  # in each of these; all are forgotten when one more comes
+PER_STRUCTURE_KEPT = 1024
+_STATE_FACTS: Remembered[StateFacts] = Remembered(PER_STRUCTURE_KEPT)
+_SHARED: Remembered[Any] = Remembered(PER_STRUCTURE_KEPT)
 
 
 def state_facts(
@@ -124,12 +125,7 @@ def state_facts(
     nothing here. Shared counts keep bias corrections (powers) scalar."""
     shapes = tuple((a.shape, a.dtype) for a in jax.tree.leaves((values, x0)))
     key = (group.key, jax.tree.structure(x0), shapes)
-    known = _STATE_FACTS.get(key)
-    if known is None:
-        if len(_STATE_FACTS) >= PER_STRUCTURE_KEPT:
-            _STATE_FACTS.clear()
-        known = _STATE_FACTS.setdefault(key, _traced_facts(group, objective, values, x0))
-    return known
+    return _STATE_FACTS.get(key, lambda: _traced_facts(group, objective, values, x0))
 
 
 def _shared_jit(kind: str, group: Group, fn: Callable[..., Any]) -> Any:
@@ -138,13 +134,7 @@ def _shared_jit(kind: str, group: Group, fn: Callable[..., Any]) -> Any:
     of a known optimizer on a new objective reuse its trace (Figure 1 with a new Rosenbrock
     ``b``: 127 -> 86 ms of tracing, with the state's axes remembered and the gradient norm
     shared too)."""
-    key = (kind, group.key)
-    known = _SHARED.get(key)
-    if known is None:
-        if len(_SHARED) >= PER_STRUCTURE_KEPT:
-            _SHARED.clear()
-        known = _SHARED.setdefault(key, jax.jit(fn))
-    return known
+    return _SHARED.get((kind, group.key), lambda: jax.jit(fn))
 
 
 def update_of(group: Group, value_fn: Callable[[PyTree], jax.Array] | None = None) -> Update:
@@ -228,23 +218,19 @@ def row_reader(paths: tuple[Path, ...]) -> Callable[[Mapping[str, Any]], tuple[A
     return lambda config: tuple(value_at(config, p) for p in paths)
 
 
-_STRUCTURES: dict[str, tuple[tuple[Path, ...], FrozenConfig]] = {}
-STRUCTURES_KEPT = 4096
+_STRUCTURES: Remembered[tuple[tuple[Path, ...], FrozenConfig]] = Remembered(4096)
 
 
 def structure_of(config: Mapping[str, Any]) -> tuple[tuple[Path, ...], FrozenConfig]:
     """A config's traced paths and its template (the config with them blanked), remembered
     by the config's ``repr``: freezing and blanking cost 50 us, most of a one-run job's
     set-up. ``repr`` tells 1, 1.0 and True apart, as the frozen config does."""
-    text = repr(config)
-    known = _STRUCTURES.get(text)
-    if known is None:
+
+    def build() -> tuple[tuple[Path, ...], FrozenConfig]:
         paths = tuple(optimizers.traced_paths(config))
-        known = paths, freeze(config).blank(paths)
-        if len(_STRUCTURES) >= STRUCTURES_KEPT:
-            _STRUCTURES.clear()
-        _STRUCTURES[text] = known
-    return known
+        return paths, freeze(config).blank(paths)
+
+    return _STRUCTURES.get(repr(config), build)
 
 
 def program_form(group: Group) -> Group:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from .errors import SpecError, join_field
 from .functions import DEFINITIONS, Definition, repeat
+from .memo import Remembered
 from .optimizers.schema import validate_params
 
 if TYPE_CHECKING:  # learning imports nothing from here, but loads only when asked for
@@ -150,25 +151,21 @@ def resolve(spec: Mapping[str, Any], where: str = "objective") -> AnyObjective:
     if name not in DEFINITIONS:
         known = ", ".join([*DEFINITIONS, *learning.PARAMS])
         raise SpecError(join_field(where, "name"), f"unknown objective {name!r}; known: {known}")
-    given = spec.get("params") or {}
-    key = f"{name}{given!r}"  # repr tells 1, 1.0 and True apart
-    objective = _RESOLVED.get(key)
-    if objective is None:
-        definition = DEFINITIONS[name]
+    definition, given = DEFINITIONS[name], spec.get("params") or {}
+
+    def build() -> Objective:
         params = validate_params(
             definition.params, given, join_field(where, "params"), "parameters"
         )
         dim = params.pop("dim", 2)
-        if len(_RESOLVED) >= RESOLVED_KEPT:
-            _RESOLVED.clear()
-        objective = _RESOLVED[key] = Objective(definition, params, dim)
-    return objective
+        return Objective(definition, params, dim)
+
+    return _RESOLVED.get(f"{name}{given!r}", build)  # repr tells 1, 1.0 and True apart
 
 
 # test functions resolved, by name and given params: an Objective is immutable, and a job's
 # set-up touches less code when it is found here (a one-run job: the validation's 20 us)
-_RESOLVED: dict[str, Objective] = {}
-RESOLVED_KEPT = 1024
+_RESOLVED: Remembered[Objective] = Remembered(1024)
 
 
 EXPRESSION_BOX = [[-2.0, 2.0], [-2.0, 2.0]]

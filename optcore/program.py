@@ -177,9 +177,13 @@ class Program:
             jax.lax.cond(fresh, lambda: self.init(values, x0, keys), lambda: carry),
         )
 
+    def _held_width(self, params: PyTree) -> int:
+        """Held-out losses a record keeps, from one run's ``params`` (shapes)."""
+        return int(jax.eval_shape(self._held_out, params).size)
+
     def finals_width(self, params: PyTree) -> int:
         """Columns of a call's ``Records.finals``, from one run's ``params`` (shapes)."""
-        return 3 + int(jax.eval_shape(self._held_out, params).size)
+        return 3 + self._held_width(params)
 
     @staticmethod
     def _unpacked(
@@ -260,10 +264,9 @@ class Program:
         flattened snapshot."""
         first = jax.tree.leaves(params)[0]
         one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params)
-        held = jax.eval_shape(self._held_out, one)
         snap = jax.eval_shape(self._snap, one)
         br = (first.shape[0], self.blocks_per_call * self.records_per_block)
-        series = tuple(jnp.zeros(br, first.dtype) for _ in range(2 + held.size))
+        series = tuple(jnp.zeros(br, first.dtype) for _ in range(2 + self._held_width(one)))
         if self.snapshot == FLAT:
             xs: Columns = (jnp.zeros((*br, *snap.shape), snap.dtype),)
         else:

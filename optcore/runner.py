@@ -32,6 +32,7 @@ from .compiled import CACHE, PRIORITY, CompileCount, Entry, counting
 from .groups import Group, group_runs, program_form
 from .landscape import evaluation_for_job
 from .layout import Layout, layout
+from .memo import Remembered
 from .objectives import AnyObjective
 from .optimizers.config import FrozenConfig
 from .program import Program
@@ -104,19 +105,12 @@ class GroupRun:
         return self.entry
 
 
-_LAYOUTS: dict[Hashable, Layout] = {}
-LAYOUTS_KEPT = 4096
+_LAYOUTS: Remembered[Layout] = Remembered(4096)
 
 
 def _layout(objective_key: Hashable, objective: AnyObjective, *args: Any) -> Layout:
     """``layout(objective, *args)``, remembered by the objective's cache key."""
-    key = (objective_key, *args)
-    known = _LAYOUTS.get(key)
-    if known is None:
-        if len(_LAYOUTS) >= LAYOUTS_KEPT:
-            _LAYOUTS.clear()
-        known = _LAYOUTS[key] = layout(objective, *args)
-    return known
+    return _LAYOUTS.get((objective_key, *args), lambda: layout(objective, *args))
 
 
 def _seed_keys(seeds: NDArray[np.uint32]) -> NDArray[np.uint32]:
@@ -310,7 +304,7 @@ class JobRunner:
         if not waiting:
             return
         # one build a program: groups of one rule's special cases (gd, momentum) share it
-        todo = list({g.key: g for g in reversed(waiting)}.values())[::-1]
+        todo = list({g.key: g for g in waiting}.values())
         t0 = time.perf_counter()
 
         def get(g: GroupRun, build: Callable[[], Entry]) -> CompileCount:
@@ -487,7 +481,8 @@ SMALL_GROUP = 64  # runs: below this, a few Python comparisons cost less than nu
 
 
 def _still_going(counters: HostArray, steps: int) -> int:
-    """Runs still going after a call: ``counters`` [B, 4] (step, status, ...)."""
+    """Runs still going after a call: ``counters`` [B, 4] (step, status, ...). Width 1,
+    alternating processes: 0.91-0.94x with the Python count, 0.89-0.91x with numpy's."""
     if len(counters) <= SMALL_GROUP:
         return sum(state == RUNNING and step < steps for step, state, *_ in counters.tolist())
     return int(np.count_nonzero((counters[:, 1] == RUNNING) & (counters[:, 0] < steps)))

@@ -6,12 +6,13 @@ makes of its steps."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias, cast
+from typing import TypeAlias, cast
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from .memo import Remembered
 from .objectives import AnyObjective
 from .trees import PyTree
 
@@ -57,8 +58,7 @@ def first_params(objective: AnyObjective, x0: jax.Array, key: jax.Array) -> PyTr
 
 
 LossAndGrad: TypeAlias = Callable[[PyTree, jax.Array, jax.Array], tuple[jax.Array, PyTree]]
-_LOSS_AND_GRAD: dict[tuple[Any, ...], LossAndGrad] = {}
-LOSS_AND_GRAD_KEPT = 64  # objectives; all are forgotten when one more comes
+_LOSS_AND_GRAD: Remembered[LossAndGrad] = Remembered(64)  # per objective
 
 
 def loss_and_grad_of(objective: AnyObjective) -> LossAndGrad:
@@ -67,10 +67,10 @@ def loss_and_grad_of(objective: AnyObjective) -> LossAndGrad:
     shapes, so a race's programs (six optimizers on one objective in Figure 1) trace the
     gradient once between them, not once each (a sixth of their tracing). Two threads
     building the first programs of an objective at once may each make one; one is kept."""
-    key = objective.cache_key()
-    known = _LOSS_AND_GRAD.get(key)
-    if known is not None:
-        return known
+    return _LOSS_AND_GRAD.get(objective.cache_key(), lambda: _jitted_loss_and_grad(objective))
+
+
+def _jitted_loss_and_grad(objective: AnyObjective) -> LossAndGrad:
     value_and_grad = jax.value_and_grad(objective.loss)
 
     def loss_and_grad(x: PyTree, key: jax.Array, t: jax.Array) -> tuple[jax.Array, PyTree]:
@@ -78,7 +78,5 @@ def loss_and_grad_of(objective: AnyObjective) -> LossAndGrad:
             return cast(tuple[jax.Array, PyTree], value_and_grad(x, jax.random.fold_in(key, 1), t))
         return cast(tuple[jax.Array, PyTree], value_and_grad(x))
 
-    if len(_LOSS_AND_GRAD) >= LOSS_AND_GRAD_KEPT:
-        _LOSS_AND_GRAD.clear()
     jitted: LossAndGrad = jax.jit(loss_and_grad)
-    return _LOSS_AND_GRAD.setdefault(key, jitted)
+    return jitted

@@ -15,6 +15,7 @@ from typing import Any
 import optax
 
 from ..errors import SpecError, join_field
+from ..memo import Remembered
 from .optax_aliases import optax_entries
 from .schedules import make_schedule, schedules_catalog, traced_schedule_fields, validate_schedule
 from .schema import Entry, Hyper, validate_params
@@ -97,8 +98,7 @@ def catalog() -> list[dict[str, Any]]:
     return [{**e.describe(), "tuned_learning_rate": tuned_learning_rate(e.name)} for e in _ENTRIES]
 
 
-_RESOLVED: dict[str, dict[str, Any]] = {}  # configs by their spec's repr (``resolve``)
-RESOLVED_KEPT = 4096
+_RESOLVED: Remembered[dict[str, Any]] = Remembered(4096)  # configs by their spec's repr
 
 
 def resolve(spec: Mapping[str, Any], where: str = "") -> dict[str, Any]:
@@ -110,14 +110,7 @@ def resolve(spec: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     and True apart), and a copy of its top level returned (configs are never changed below
     it: a sweep's runs replace their ``hyperparameters`` whole).
     """
-    key = repr(spec)
-    known = _RESOLVED.get(key)
-    if known is None:
-        known = _resolved(spec, where)
-        if len(_RESOLVED) >= RESOLVED_KEPT:
-            _RESOLVED.clear()
-        _RESOLVED[key] = known
-    return dict(known)
+    return dict(_RESOLVED.get(repr(spec), lambda: _resolved(spec, where)))
 
 
 def _resolved(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
