@@ -64,7 +64,8 @@ def test_cancel_lands_within_two_seconds_on_a_running_job(stack, client):
     asked = time.monotonic()
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 202
     done = wait_for(client, job_id, timeout=10)
-    assert done["status"] == "canceled" and time.monotonic() - asked < 2.0
+    took = time.monotonic() - asked
+    assert done["status"] == "canceled" and took < 2.0, (done["status"], took)
     wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
     assert end_events(store_of(stack), job_id) == [{"status": "canceled"}]
     next_job_succeeds(client)
