@@ -54,6 +54,10 @@ def _execute(self: Any, unit: str, body: jobs.Body) -> str:
         if self.request.retries >= REDIS_RETRIES:
             raise
         raise self.retry(countdown=min(30, 2**self.request.retries)) from exc
+    finally:  # the job has ended: a collection now falls between jobs, not inside the next
+        from optcore.compiled import settle  # in the pool child: JAX stays out of the parent
+
+        settle()
 
 
 _reaper: Reaper | None = None

@@ -88,9 +88,13 @@ def start(settings: Settings) -> threading.Thread | None:
         return None
 
     def run() -> None:
+        from optcore.compiled import PRIORITY, settle
+
         try:
             compiled = warm(warm_jobs())
             log.info("warm-up compiled %d programs", compiled)
+            PRIORITY.wait_idle()
+            settle()  # else the first jobs pay for collecting the warm-up's objects
         except Exception:  # noqa: BLE001 - a failed warm-up only costs the first job time
             log.exception("warm-up failed")
 
