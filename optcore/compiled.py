@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,21 +186,28 @@ class ProgramCache:
                 self._entries.move_to_end(key)
             return entry
 
-    def get(self, key: Hashable, build: Callable[[], Entry]) -> Entry:
-        """The entry of ``key``, built here unless it is known or being built elsewhere."""
+    def claim(self, key: Hashable) -> Future[Entry] | None:
+        """``None`` when the caller is to build ``key`` (then ``fill`` it, or ``release``
+        it), else the future of its entry: known, or being built elsewhere. Claimed before
+        the caller traces the program, so that a job asking meanwhile waits for this build
+        instead of making its own."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-                return entry
+                known: Future[Entry] = Future()
+                known.set_result(entry)
+                return known
             pending = self._building.get(key)
-            if pending is None:
-                pending = self._building[key] = Future()
-                owner = True
-            else:
-                owner = False
-        if not owner:
-            return pending.result()
+            if pending is not None:
+                return pending
+            self._building[key] = Future()
+            return None
+
+    def fill(self, key: Hashable, build: Callable[[], Entry]) -> Entry:
+        """Build the entry of a claimed ``key``; whoever waits for it gets it (or the error)."""
+        with self._lock:
+            pending = self._building[key]
         try:
             entry = build()
         except BaseException as exc:
@@ -214,6 +221,19 @@ class ProgramCache:
             self._evict()
         pending.set_result(entry)
         return entry
+
+    def release(self, keys: Iterable[Hashable]) -> None:
+        """Claims of ``keys`` never filled (an error before their build): their waiters
+        get an error rather than waiting for ever."""
+        with self._lock:
+            abandoned = [self._building.pop(k) for k in keys if k in self._building]
+        for pending in abandoned:
+            pending.set_exception(RuntimeError("the program's build was abandoned"))
+
+    def get(self, key: Hashable, build: Callable[[], Entry]) -> Entry:
+        """The entry of ``key``, built here unless it is known or being built elsewhere."""
+        pending = self.claim(key)
+        return self.fill(key, build) if pending is None else pending.result()
 
     def clear(self) -> None:
         with self._lock:

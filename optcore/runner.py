@@ -44,6 +44,9 @@ DEFAULT_CHUNK_SECONDS = 1.0
 # XLA compiles a job's new groups two at a time while the job's thread traces the next ones
 # (``JobRunner.compile``): Figure 1 in 0.96-1.03x a bare compile, 1.37-1.42x on one thread
 COMPILE_THREADS = 2
+# A job's compilation, off the job's thread: a job given up meanwhile does not wait for it,
+# and the next job's need not wait behind it (two threads).
+_COMPILING = ThreadPoolExecutor(2, thread_name_prefix="optcore-job-compile")
 
 COMPILING, RUNNING_PHASE, LANDSCAPE = "compiling", "running", "landscape"
 
@@ -298,36 +301,63 @@ class JobRunner:
         so two threads doing them at once take as long as one (Figure 1 on two threads:
         1.11-1.16x the bare compile when each thread traced, lowered and compiled its
         groups; 0.96-1.03x so). Each thread counts its own compilations."""
-        for g in self.groups:
-            g.entry = g.entry or CACHE.cached(g.key)
-        waiting = [g for g in self.groups if g.entry is None]
+        waiting = self._uncompiled()
         if not waiting:
             return
         # one build a program: groups of one rule's special cases (gd, momentum) share it
         todo = list({g.key: g for g in waiting}.values())
         t0 = time.perf_counter()
+        # claimed before tracing: a job asking meanwhile (one given up mid-compile, resent)
+        # waits for these builds instead of making its own, and this one for theirs
+        elsewhere = {g.key: f for g in todo if (f := CACHE.claim(g.key)) is not None}
+        mine = [g for g in todo if g.key not in elsewhere]
 
-        def get(g: GroupRun, build: Callable[[], Entry]) -> CompileCount:
+        def fill(g: GroupRun, build: Callable[[], Entry]) -> CompileCount:
             count = CompileCount()
             with counting(count):
-                g.entry = CACHE.get(g.key, build)
+                g.entry = CACHE.fill(g.key, build)
             return count
 
-        if COMPILE_THREADS > 1 and len(todo) > 1:
-            # the longest compiles first, so that none is left to run alone at the end: an
-            # optimizer's traced hyperparameters (Ranger-LARS's 9, gd's 1) measure its code
-            todo.sort(key=lambda g: len(g.group.paths), reverse=True)
-            with ThreadPoolExecutor(COMPILE_THREADS) as pool:
-                futures = [pool.submit(get, g, self._lower(g)) for g in todo]
-                counts = [f.result() for f in futures]
-        else:
-            counts = [get(g, self._lower(g)) for g in todo]
-        built = {g.key: g.entry for g in todo}
+        try:
+            if COMPILE_THREADS > 1 and len(mine) > 1:
+                # the longest compiles first, so that none is left to run alone at the end:
+                # an optimizer's traced hyperparameters (Ranger-LARS's 9, gd's 1) measure it
+                mine.sort(key=lambda g: len(g.group.paths), reverse=True)
+                with ThreadPoolExecutor(COMPILE_THREADS) as pool:
+                    futures = [pool.submit(fill, g, self._lower(g)) for g in mine]
+                    counts = [f.result() for f in futures]
+            else:
+                counts = [fill(g, self._lower(g)) for g in mine]
+        finally:
+            CACHE.release(g.key for g in mine)  # those an error left unbuilt
+        built = {g.key: g.entry for g in mine}
+        built.update((key, f.result()) for key, f in elsewhere.items())
         for g in waiting:
             g.entry = built[g.key]
         for c in counts:
             self.count.add(c)
         self.timing["compile_ms"] += (time.perf_counter() - t0) * 1e3
+
+    def _uncompiled(self) -> list[GroupRun]:
+        """The groups whose programs are not in memory; the others get theirs."""
+        for g in self.groups:
+            g.entry = g.entry or CACHE.cached(g.key)
+        return [g for g in self.groups if g.entry is None]
+
+    def _compiling(self) -> Iterator[Progress]:
+        """``compile()``, on a thread of its own when a program is new, with the compiling
+        progress every ``chunk_seconds`` meanwhile: a cancel or a time limit is then seen
+        within a chunk, not once XLA is done (a network's programs take seconds; a cancel
+        in a fresh-clone CI run waited 2.25 s for a sweep's). A job given up meanwhile
+        leaves the compilation to finish there, into the cache."""
+        if not self._uncompiled():
+            return
+        compiled = _COMPILING.submit(self.compile)
+        while True:
+            try:
+                return compiled.result(timeout=self.chunk_seconds)
+            except TimeoutError:
+                yield self._compile_progress()
 
     # -- running --------------------------------------------------------------------------
 
@@ -411,6 +441,9 @@ class JobRunner:
         if chunk == 0:
             yield self._progress(1)
 
+    def _compile_progress(self) -> Progress:
+        return Progress(0, self.job.spec.steps, 0, 1, sum(g.size for g in self.groups), COMPILING)
+
     def _progress(self, chunk: int) -> Progress:
         steps = self.job.spec.steps
         pending = [g for g in self.groups if g.live > 0 and g.t0 < steps]
@@ -426,10 +459,9 @@ class JobRunner:
     def chunks(self) -> Generator[Progress, None, None]:
         """Compile, run and evaluate the landscape, yielding progress about every
         ``chunk_seconds``; a real job holds off background compilation meanwhile."""
-        steps = self.job.spec.steps
-        yield Progress(0, steps, 0, 1, sum(g.size for g in self.groups), COMPILING)
+        yield self._compile_progress()
         with PRIORITY.job():
-            self.compile()
+            yield from self._compiling()
             self._start()
             yield from self._running()
         _compile_exact_later(self)

@@ -1,6 +1,7 @@
 """Longer than every timeout on the path, with the default 1 s chunks: a progress stream of a
 job queued 30 s behind another ends with `end`, and cancel lands within 2 s whatever the job
-is doing (a network's steps, where the old 10,000-step chunk took minutes; the landscape)."""
+is doing (a network's steps, where the old 10,000-step chunk took minutes; the landscape;
+seconds of compiling)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def _network_job(hidden: list[int], steps: int, landscape: dict | None = None) -
     }
 
 
-def _cancel_in_phase(stack, client: httpx.Client, job: dict, phase: str) -> None:
+def _cancel_in_phase(stack, client: httpx.Client, job: dict, phase: str, idle: bool = True) -> dict:
     response = client.post("/v1/jobs", json=job)
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
@@ -56,8 +57,10 @@ def _cancel_in_phase(stack, client: httpx.Client, job: dict, phase: str) -> None
     done = wait_for(client, job_id, timeout=30)
     took = time.monotonic() - asked
     assert done["status"] == "canceled" and took < 2.0, (done["status"], took)
-    wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
+    if idle:
+        wait_until(lambda: is_idle(pid), 2, "the pool process to go idle")
     assert end_events(store_of(stack), job_id) == [{"status": "canceled"}]
+    return done
 
 
 def test_cancel_lands_within_two_seconds_where_a_step_chunk_would_take_minutes(stack, client):
@@ -70,6 +73,24 @@ def test_cancel_lands_within_two_seconds_during_the_landscape(stack, client):
     plane = {"kind": "random", "resolution": 301}  # tens of seconds of forward passes
     _cancel_in_phase(stack, client, _network_job([256, 256], 10, plane), "landscape")
     next_job_succeeds(client)
+
+
+def test_cancel_lands_within_two_seconds_while_the_job_compiles(stack, client):
+    # six optimizers on a 64x64 network: seconds of XLA compilation (18 s on this VM under
+    # load), which nothing interrupts; the job ends at once and the compilation goes on
+    names = ["adam", "rmsprop", "nesterov", "radam", "lamb", "ranger_lars"]
+    job = {
+        "objective": {"name": "sine_regression", "params": {"hidden": [64, 64]}},
+        "runs": [{"optimizer": name} for name in names],
+        "steps": 100,
+        "record": {"every": 10},
+    }
+    done = _cancel_in_phase(stack, client, job, "compiling", idle=False)
+    assert done["progress"]["phase"] == "compiling"  # it ended while compiling
+    again = client.post("/v1/jobs", json=job).json()["id"]
+    assert wait_for(client, again, timeout=120)["status"] == "succeeded"
+    timing = client.get(f"/v1/jobs/{again}/result").json()["timing"]
+    assert timing["programs_compiled"] == 0  # the compilation went on, into the cache
 
 
 def test_a_progress_stream_outlives_a_long_wait_in_the_queue(stack, client):
