@@ -80,6 +80,10 @@ class Progress:
     points_total: int = 0
 
 
+T = TypeVar("T")
+Waiting: TypeAlias = Generator[Progress, None, T]  # progress while waiting, then the value
+
+
 @dataclass
 class GroupRun:
     """One group of a job: its inputs, its program and where it stands."""
@@ -345,19 +349,31 @@ class JobRunner:
         return [g for g in self.groups if g.entry is None]
 
     def _compiling(self) -> Iterator[Progress]:
-        """``compile()``, on a thread of its own when a program is new, with the compiling
-        progress every ``chunk_seconds`` meanwhile: a cancel or a time limit is then seen
-        within a chunk, not once XLA is done (a network's programs take seconds; a cancel
-        in a fresh-clone CI run waited 2.25 s for a sweep's). A job given up meanwhile
-        leaves the compilation to finish there, into the cache."""
-        if not self._uncompiled():
-            return
-        compiled = _COMPILING.submit(self.compile)
-        while True:
-            try:
-                return compiled.result(timeout=self.chunk_seconds)
-            except TimeoutError:
-                yield self._compile_progress()
+        """``compile()``, off this thread when a program is new (a network's take seconds;
+        a cancel in a fresh-clone CI run waited 2.25 s for a sweep's)."""
+        if self._uncompiled():
+            yield from self._waiting(self.compile, self._compile_progress)
+
+    def _waiting(self, work: Callable[[], T], progress: Callable[[], Progress]) -> Waiting[T]:
+        """``work()`` (a compilation, as a rule) on a thread of its own, its compilations
+        counted as this job's, with ``progress()`` every ``chunk_seconds`` meanwhile: a
+        cancel or a time limit is seen within a chunk, not once XLA is done. XLA cannot be
+        stopped: a job given up meanwhile leaves the work to finish there, into the cache."""
+        count = CompileCount()
+
+        def counted() -> T:
+            with counting(count):
+                return work()
+
+        done = _COMPILING.submit(counted)
+        try:
+            while True:
+                try:
+                    return done.result(timeout=self.chunk_seconds)
+                except TimeoutError:
+                    yield progress()
+        finally:
+            self.count.add(count)
 
     # -- running --------------------------------------------------------------------------
 
@@ -374,8 +390,11 @@ class JobRunner:
         wanted = 1 if rate is None else int(seconds / max(rate, 1e-9))
         return max(1, min(wanted, g.layout.blocks_per_call, left))
 
-    def _call(self, g: GroupRun, n: int, thresholds: HostArray) -> None:
-        """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops."""
+    def _call(
+        self, g: GroupRun, n: int, thresholds: HostArray, progress: Callable[[], Progress]
+    ) -> Iterator[Progress]:
+        """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops (its
+        program compiled off this thread if need be, with ``progress()`` meanwhile)."""
         t0 = time.perf_counter()
         values, starts, keys = g.inputs
         steps = self.job.spec.steps
@@ -386,10 +405,11 @@ class JobRunner:
         # the records are usually the ones kept: fetched with the flag, in one go
         host, exact = to_host((out, needs_exact))
         if exact and self.exact:  # a run stops inside these blocks: redo them step by step
-            t_compile, ready = time.perf_counter(), g.compiled.exact_ready
-            with counting(self.count):  # built here, or waited for (a background build)
+            t_compile = time.perf_counter()
+            if g.compiled.exact_ready:
                 program = g.compiled.exact()
-            if not ready:
+            else:  # built, or waited for (a background build)
+                program = yield from self._waiting(g.compiled.exact, progress)
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
             moved, out, _ = program(*args, (starts, keys))
@@ -433,7 +453,8 @@ class JobRunner:
                     t_group = time.perf_counter()
                     spent = 0.0  # at least one call a chunk, however short the chunk
                     while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
-                        self._call(g, self._blocks_for(g, share - spent), thresholds)
+                        n = self._blocks_for(g, share - spent)
+                        yield from self._call(g, n, thresholds, partial(self._progress, chunk))
                         spent = time.perf_counter() - t_group
             chunk += 1
             self.timing["run_ms"] = _ms(t_run)
@@ -478,14 +499,22 @@ class JobRunner:
         with counting(self.count):
             evaluation = evaluation_for_job(self.job, *self._runs)
         chunk = 0
-        while not evaluation.done:
-            with counting(self.count):
-                evaluation.advance(self.chunk_seconds)
-            chunk += 1
+
+        def progress() -> Progress:
             chunks = chunk + evaluation.chunks_left(self.chunk_seconds)
-            yield Progress(
+            return Progress(
                 steps, steps, chunk, chunks, 0, LANDSCAPE, evaluation.points_done, evaluation.total
             )
+
+        while not evaluation.done:
+            advance = partial(evaluation.advance, self.chunk_seconds)
+            if chunk == 0:  # the first compiles the evaluation, unless known: off this thread
+                yield from self._waiting(advance, progress)
+            else:
+                with counting(self.count):
+                    advance()
+            chunk += 1
+            yield progress()
         self.landscape = evaluation.document()
         self.timing["landscape_ms"] = _ms(t0)
 
