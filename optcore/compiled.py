@@ -139,7 +139,7 @@ def settle() -> bool:
     what survives it (programs, traces, JAX's caches: as long-lived as the process) kept out
     of the collector's later passes. Otherwise a full pass over them falls inside a later
     job: 150,000 objects after a Figure-1 job, a 56 ms pause that made a follow-up sweep
-    of 40 ms take 100-118. What one settle froze is unfrozen and collected again at the
+    of 40 ms take 100-160. What one settle froze is unfrozen and collected again at the
     next, so cycles let go of since (an evicted program's) are freed then. Returns whether
     it ran: only when a program was compiled or loaded since the last time."""
     _listen()
