@@ -401,9 +401,11 @@ class JobRunner:
         fresh = g.t0 == 0 and not g.records
         taken = min(n * g.layout.block_len, max(steps - g.t0, 0))
         args = (g.state, values, np.array((steps, g.t0, taken, fresh), np.int32), thresholds)
-        moved, out, needs_exact = g.compiled.fast(*args, (starts, keys))
-        # the records are usually the ones kept: fetched with the flag, in one go
-        host, exact = to_host((out, needs_exact))
+        x64 = self.dtype == np.float64  # set around calls only, never across a yield
+        with _x64(x64):
+            moved, out, needs_exact = g.compiled.fast(*args, (starts, keys))
+            # the records are usually the ones kept: fetched with the flag, in one go
+            host, exact = to_host((out, needs_exact))
         if exact and self.exact:  # a run stops inside these blocks: redo them step by step
             t_compile = time.perf_counter()
             if g.compiled.exact_ready:
@@ -412,8 +414,9 @@ class JobRunner:
                 program = yield from self._waiting(g.compiled.exact, progress)
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
-            moved, out, _ = program(*args, (starts, keys))
-            host = to_host(out)
+            with _x64(x64):
+                moved, out, _ = program(*args, (starts, keys))
+                host = to_host(out)
             self.exact_calls += 1
             self.timing["exact_ms"] = self.timing.get("exact_ms", 0.0) + _ms(t_exact)
         elapsed = time.perf_counter() - t0
@@ -439,7 +442,6 @@ class JobRunner:
 
     def _running(self) -> Iterator[Progress]:
         steps = self.job.spec.steps
-        x64 = self.dtype == np.float64
         thresholds = self._thresholds()
         t_run = time.perf_counter()
         chunk = 0
@@ -448,14 +450,13 @@ class JobRunner:
             if not active:
                 break
             share = self.chunk_seconds / len(active)
-            with _x64(x64):
-                for g in active:
-                    t_group = time.perf_counter()
-                    spent = 0.0  # at least one call a chunk, however short the chunk
-                    while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
-                        n = self._blocks_for(g, share - spent)
-                        yield from self._call(g, n, thresholds, partial(self._progress, chunk))
-                        spent = time.perf_counter() - t_group
+            for g in active:
+                t_group = time.perf_counter()
+                spent = 0.0  # at least one call a chunk, however short the chunk
+                while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
+                    n = self._blocks_for(g, share - spent)
+                    yield from self._call(g, n, thresholds, partial(self._progress, chunk))
+                    spent = time.perf_counter() - t_group
             chunk += 1
             self.timing["run_ms"] = _ms(t_run)
             yield self._progress(chunk)
@@ -534,7 +535,7 @@ class JobRunner:
 
 def _x64(on: bool) -> AbstractContextManager[Any]:
     """``jax.enable_x64(on)``, or nothing where that is the setting already (a float32 job,
-    as a rule): entering it costs a few microseconds a chunk."""
+    as a rule): entering it costs a few microseconds a call."""
     return nullcontext() if jax.config.read("jax_enable_x64") == on else jax.enable_x64(on)
 
 
