@@ -230,11 +230,6 @@ class ProgramCache:
         for pending in abandoned:
             pending.set_exception(RuntimeError("the program's build was abandoned"))
 
-    def get(self, key: Hashable, build: Callable[[], Entry]) -> Entry:
-        """The entry of ``key``, built here unless it is known or being built elsewhere."""
-        pending = self.claim(key)
-        return self.fill(key, build) if pending is None else pending.result()
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
