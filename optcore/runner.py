@@ -390,11 +390,10 @@ class JobRunner:
         wanted = 1 if rate is None else int(seconds / max(rate, 1e-9))
         return max(1, min(wanted, g.layout.blocks_per_call, left))
 
-    def _call(
-        self, g: GroupRun, n: int, thresholds: HostArray, progress: Callable[[], Progress]
-    ) -> Iterator[Progress]:
+    def _call(self, g: GroupRun, n: int, thresholds: HostArray, chunk: int) -> Iterator[Progress]:
         """Runs ``n`` blocks of group ``g``: fast path, and exact path when a run stops (its
-        program compiled off this thread if need be, with ``progress()`` meanwhile)."""
+        program compiled off this thread if need be, with chunk ``chunk``'s progress
+        meanwhile)."""
         t0 = time.perf_counter()
         values, starts, keys = g.inputs
         steps = self.job.spec.steps
@@ -411,6 +410,7 @@ class JobRunner:
             if g.compiled.exact_ready:
                 program = g.compiled.exact()
             else:  # built, or waited for (a background build)
+                progress = partial(self._progress, chunk)
                 program = yield from self._waiting(g.compiled.exact, progress)
                 self.timing["compile_ms"] += _ms(t_compile)
             t_exact = time.perf_counter()
@@ -455,7 +455,7 @@ class JobRunner:
                 spent = 0.0  # at least one call a chunk, however short the chunk
                 while g.live > 0 and g.t0 < steps and (spent == 0.0 or spent < share):
                     n = self._blocks_for(g, share - spent)
-                    yield from self._call(g, n, thresholds, partial(self._progress, chunk))
+                    yield from self._call(g, n, thresholds, chunk)
                     spent = time.perf_counter() - t_group
             chunk += 1
             self.timing["run_ms"] = _ms(t_run)
